@@ -1,0 +1,121 @@
+"""Minibatches that are a pure function of (seed, environment, step).
+
+DomainBed's infinite loaders keep their position inside a DataLoader, which cannot be
+saved, and loader workers prefetch ahead of the training step.  Here the indices of
+step ``s`` are drawn from a generator seeded by ``seed_hash(seed, env, s)``, and random
+augmentation of each item is seeded by its (step, position): resuming at any step gives
+exactly the batches of an uninterrupted run, with or without workers.
+
+In-memory ``TensorDataset`` environments are gathered once and indexed directly; other
+datasets (image folders) go through a ``DataLoader`` with workers.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from rgd_bench.datasets.base import SplitDataset
+from rgd_bench.hparams import seed_hash
+
+
+def in_memory_tensors(split: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(x, y) of a split of a TensorDataset, or None for datasets read item by item."""
+    if isinstance(split, SplitDataset) and isinstance(split.underlying, TensorDataset):
+        keys = torch.as_tensor(split.keys, dtype=torch.long)
+        x, y = split.underlying.tensors[:2]
+        return x[keys], y[keys]
+    if isinstance(split, TensorDataset):
+        return split.tensors[0], split.tensors[1]
+    return None
+
+
+def step_indices(n: int, batch_size: int, seed: int, step: int,
+                 weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The indices of one step's minibatch: uniform with replacement (DomainBed's
+    ``RandomSampler(replacement=True)``) or by ``weights`` for class balancing."""
+    generator = torch.Generator().manual_seed(seed_hash(seed, step))
+    if weights is None:
+        return torch.randint(n, (batch_size,), generator=generator)
+    return torch.multinomial(weights, batch_size, replacement=True, generator=generator)
+
+
+class SeededItems(Dataset):
+    """Wraps a dataset so each item's random transform is seeded by (seed, step, position)."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int, int]):
+        step, position, index = key
+        torch.manual_seed(seed_hash(self.seed, step, position))
+        return self.dataset[index]
+
+
+class _StepKeys:
+    """Batch sampler: for each step from ``start``, the (step, position, index) keys."""
+
+    def __init__(self, n, batch_size, seed, weights, start):
+        self.n, self.batch_size, self.seed, self.weights, self.start = n, batch_size, seed, weights, start
+
+    def __iter__(self):
+        step = self.start
+        while True:
+            indices = step_indices(self.n, self.batch_size, self.seed, step, self.weights).tolist()
+            yield [(step, position, index) for position, index in enumerate(indices)]
+            step += 1
+
+
+class TrainBatches:
+    """An endless stream of minibatches of one training environment, from ``start_step``."""
+
+    def __init__(self, split: Dataset, tensors: tuple[torch.Tensor, torch.Tensor] | None,
+                 batch_size: int, seed: int, start_step: int,
+                 weights: torch.Tensor | None = None, num_workers: int = 0):
+        self.batch_size = batch_size
+        self.seed = seed
+        self.weights = weights
+        self.step = start_step
+        self.tensors = tensors
+        self.n = len(split)
+        self._loader_iter: Iterator | None = None
+        if self.tensors is None:
+            self._loader_iter = iter(DataLoader(
+                SeededItems(split, seed),
+                batch_sampler=_StepKeys(self.n, batch_size, seed, weights, start_step),
+                num_workers=num_workers,
+                persistent_workers=num_workers > 0,
+            ))
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._loader_iter is not None:
+            batch = next(self._loader_iter)
+        else:
+            indices = step_indices(self.n, self.batch_size, self.seed, self.step, self.weights)
+            batch = (self.tensors[0][indices], self.tensors[1][indices])
+        self.step += 1
+        return batch
+
+    def __iter__(self):
+        return self
+
+
+def eval_batches(split: Dataset, tensors: tuple[torch.Tensor, torch.Tensor] | None,
+                 batch_size: int, seed: int, step: int,
+                 num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The whole split in order, in chunks of ``batch_size`` (``tensors``: see
+    ``in_memory_tensors``)."""
+    if tensors is not None:
+        x, y = tensors
+        for start in range(0, len(x), batch_size):
+            yield x[start:start + batch_size], y[start:start + batch_size]
+        return
+    keys = [(step, position, position) for position in range(len(split))]
+    loader = DataLoader(SeededItems(split, seed), batch_size=batch_size, num_workers=num_workers,
+                        sampler=keys)
+    yield from loader

@@ -1,0 +1,28 @@
+"""Command-line plumbing shared by the entry points: one-line errors and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, NoReturn
+
+from rgd_bench.errors import UsageError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is reported on one line (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run_cli(main: Callable[[], int | None], prog: str) -> NoReturn:
+    """Run ``main``; report a ``UsageError`` as one line on stderr and exit 2."""
+    try:
+        code = main()
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,348 @@
+"""The training loop of one run: DomainBed's protocol, resumable and deterministic."""
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import math
+import os
+import random
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from rgd_bench._batches import TrainBatches, eval_batches, in_memory_tensors
+from rgd_bench._checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, capture_rng_states, load_checkpoint,
+                                   restore_rng_states, save_atomically)
+from rgd_bench._progress import StepProgress
+from rgd_bench.datasets.base import balanced_class_weights, split_dataset
+from rgd_bench.errors import UsageError
+from rgd_bench.hparams import seed_hash
+from rgd_bench.train import RunPlan
+
+RESULTS_NAME = "results.jsonl"
+DONE_NAME = "done"
+
+
+@dataclass
+class RunSummary:
+    """What a run did, with the time it spent where (for benchmarks and sweeps)."""
+
+    output_dir: str
+    status: str  # "done", "already_done" or "diverged"
+    start_step: int = 0
+    steps_run: int = 0
+    wall_s: float = 0.0
+    update_s: float = 0.0
+    eval_s: float = 0.0
+    exit_code: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Split:
+    name: str
+    data: Any
+    tensors: tuple[torch.Tensor, torch.Tensor] | None
+    weights: torch.Tensor | None
+
+
+class _Tee:
+    """Copy a stream into a log file (DomainBed's ``misc.Tee``)."""
+
+    def __init__(self, path: str, stream):
+        self.stream = stream
+        self.file = open(path, "a", encoding="utf-8")
+
+    def write(self, message: str) -> None:
+        self.stream.write(message)
+        self.file.write(message)
+        self.flush()
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _logs_to(output_dir: str):
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _Tee(os.path.join(output_dir, "out.txt"), saved[0])
+    sys.stderr = _Tee(os.path.join(output_dir, "err.txt"), saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout.file.close()
+        sys.stderr.file.close()
+        sys.stdout, sys.stderr = saved
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def _peak_memory_gb(device: str) -> float:
+    """Peak CUDA memory as DomainBed records it; on the CPU, the process's peak RSS."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 1024.0**3
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0**2
+
+
+def _print_row(row, colwidth: int = 12) -> None:
+    def fmt(x):
+        if isinstance(x, float):
+            x = f"{x:.10f}"
+        return str(x).ljust(colwidth)[:colwidth]
+    print("  ".join(fmt(x) for x in row))
+
+
+def _print_header(plan: RunPlan) -> None:
+    import PIL
+    import torchvision
+
+    print("Environment:")
+    print(f"\tPython: {sys.version.split(' ')[0]}")
+    print(f"\tPyTorch: {torch.__version__}")
+    print(f"\tTorchvision: {torchvision.__version__}")
+    print(f"\tCUDA: {torch.version.cuda}")
+    print(f"\tNumPy: {np.__version__}")
+    print(f"\tPIL: {PIL.__version__}")
+    print(f"\tDevice: {plan.device}")
+    print("Args:")
+    for k, v in sorted(vars(plan.args).items()):
+        print(f"\t{k}: {v}")
+    print("HParams:")
+    for k, v in sorted(plan.hparams.items()):
+        print(f"\t{k}: {v}")
+
+
+def accuracy(algorithm, batches, device: str) -> float:
+    """Share of correct predictions (a single logit is read as a binary score, as DomainBed)."""
+    correct = total = 0
+    algorithm.eval()
+    with torch.no_grad():
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            p = algorithm.predict(x)
+            if p.size(1) == 1:
+                correct += p.gt(0).eq(y.view(-1, 1)).sum().item()
+            else:
+                correct += p.argmax(1).eq(y).sum().item()
+            total += len(x)
+    algorithm.train()
+    return correct / total
+
+
+def _make_splits(plan: RunPlan, dataset) -> tuple[list[_Split], list[_Split]]:
+    """Every environment into ``out`` (holdout_fraction) and ``in``, seeded by
+    ``seed_hash(trial_seed, env_i)`` as DomainBed."""
+    args = plan.args
+    in_splits, out_splits = [], []
+    for env_i, env in enumerate(dataset):
+        out, in_ = split_dataset(env, int(len(env) * args.holdout_fraction), seed_hash(args.trial_seed, env_i))
+        for name, data, target in ((f"env{env_i}_in", in_, in_splits), (f"env{env_i}_out", out, out_splits)):
+            weights = balanced_class_weights(data) if plan.hparams["class_balanced"] else None
+            target.append(_Split(name, data, in_memory_tensors(data), weights))
+    return in_splits, out_splits
+
+
+def _check_batch_size(plan: RunPlan, dataset, in_splits: list[_Split]) -> None:
+    batch_size = plan.hparams["batch_size"]
+    for env_i, split in enumerate(in_splits):
+        if env_i not in plan.args.test_envs and len(split.data) < batch_size:
+            raise UsageError(
+                f"batch_size {batch_size} is larger than the training split of environment {env_i} "
+                f"({dataset.ENVIRONMENTS[env_i]}) of {plan.args.dataset}, which has {len(split.data)} "
+                f"examples; use a batch_size of at most {len(split.data)} or a smaller --holdout_fraction."
+            )
+
+
+def _check_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
+    """Load the checkpoint of an incomplete run, after checking it is the same run."""
+    checkpoint_path = os.path.join(output_dir, CHECKPOINT_NAME)
+    results_path = os.path.join(output_dir, RESULTS_NAME)
+    stored_args = None
+    checkpoint = None
+    if os.path.exists(checkpoint_path):
+        checkpoint = load_checkpoint(checkpoint_path)
+        stored_args = checkpoint["args"]
+    elif os.path.exists(results_path) and os.path.getsize(results_path) > 0:
+        with open(results_path, encoding="utf-8") as f:
+            try:
+                stored_args = json.loads(f.readline())["args"]
+            except (ValueError, KeyError):
+                stored_args = None
+    if stored_args is not None and stored_args != plan.recorded_args:
+        differing = sorted(k for k in set(stored_args) | set(plan.recorded_args)
+                           if stored_args.get(k) != plan.recorded_args.get(k))
+        raise UsageError(
+            f"--output_dir {output_dir!r} holds a run started with other arguments "
+            f"(different: {', '.join(differing)}); use another --output_dir or delete that one."
+        )
+    return checkpoint
+
+
+def run(plan: RunPlan) -> RunSummary:
+    """Train, evaluate and record one run; resume it if its directory holds a checkpoint."""
+    started = time.perf_counter()
+    args, hparams, device = plan.args, plan.hparams, plan.device
+    output_dir = args.output_dir
+    if os.path.exists(os.path.join(output_dir, DONE_NAME)):
+        print(f"{output_dir}: run already complete (found 'done'); nothing to do.", file=sys.stderr)
+        return RunSummary(output_dir, "already_done")
+    checkpoint = _check_resumable(plan, output_dir)
+
+    _seed_everything(args.seed)
+    dataset = plan.dataset_cls(args.data_dir, args.test_envs, hparams)
+    in_splits, out_splits = _make_splits(plan, dataset)
+    _check_batch_size(plan, dataset, in_splits)
+    num_domains = len(dataset) - len(args.test_envs)
+    algorithm = plan.algorithm_cls(dataset.input_shape, dataset.num_classes, num_domains, hparams)
+    algorithm.to(device)
+
+    os.makedirs(output_dir, exist_ok=True)
+    with _logs_to(output_dir):
+        return _Loop(plan, dataset, algorithm, in_splits, out_splits, checkpoint, started).run()
+
+
+class _Loop:
+    def __init__(self, plan, dataset, algorithm, in_splits, out_splits, checkpoint, started):
+        self.plan, self.args, self.hparams, self.device = plan, plan.args, plan.hparams, plan.device
+        self.dataset, self.algorithm = dataset, algorithm
+        self.in_splits, self.out_splits = in_splits, out_splits
+        self.started = started
+        self.output_dir = self.args.output_dir
+        self.results_path = os.path.join(self.output_dir, RESULTS_NAME)
+        self.checkpoint_path = os.path.join(self.output_dir, CHECKPOINT_NAME)
+        self.n_steps = self.args.steps or dataset.N_STEPS
+        self.checkpoint_freq = self.args.checkpoint_freq or dataset.CHECKPOINT_FREQ
+        self.num_workers = dataset.N_WORKERS if self.args.num_workers is None else self.args.num_workers
+        self.steps_per_epoch = min(len(s.data) / self.hparams["batch_size"] for s in in_splits)
+        self.summary = RunSummary(self.output_dir, "done")
+        self.start_step = self._restore(checkpoint)
+        self.summary.start_step = self.start_step
+
+    def _restore(self, checkpoint) -> int:
+        _print_header(self.plan)
+        if checkpoint is None:
+            if os.path.exists(self.results_path):  # records without a checkpoint: start over
+                open(self.results_path, "w").close()
+            return 0
+        self.algorithm.load_training_state(checkpoint["algorithm"])
+        restore_rng_states(checkpoint["rng"])
+        with open(self.results_path, "r+b") as f:  # drop records written after the checkpoint
+            f.truncate(checkpoint["results_size"])
+        print(f"Resuming from the checkpoint at step {checkpoint['next_step']}.")
+        return checkpoint["next_step"]
+
+    def run(self) -> RunSummary:
+        train_sources = [
+            TrainBatches(split.data, split.tensors, self.hparams["batch_size"], seed_hash(self.args.seed, env_i),
+                         self.start_step, split.weights, self.num_workers)
+            for env_i, split in enumerate(self.in_splits) if env_i not in self.args.test_envs
+        ]
+        progress = StepProgress(self.n_steps, self.start_step,
+                                f"{self.args.algorithm} on {self.args.dataset}")
+        checkpoint_vals = collections.defaultdict(list)
+        self.last_keys = None
+        try:
+            for step in range(self.start_step, self.n_steps):
+                step_start = time.time()
+                minibatches = [(x.to(self.device), y.to(self.device)) for x, y in map(next, train_sources)]
+                update_start = time.perf_counter()
+                step_vals = self.algorithm.update(minibatches, None)
+                self.summary.update_s += time.perf_counter() - update_start
+                checkpoint_vals["step_time"].append(time.time() - step_start)
+                for key, val in step_vals.items():
+                    checkpoint_vals[key].append(val)
+                self.summary.steps_run += 1
+                bad = {k: v for k, v in step_vals.items() if not math.isfinite(v)}
+                if bad:
+                    self._diverge(step, bad, checkpoint_vals)
+                    break
+                if step % self.checkpoint_freq == 0 or step == self.n_steps - 1:
+                    self._record(step, checkpoint_vals)
+                    self._save_checkpoint(step + 1)
+                    checkpoint_vals = collections.defaultdict(list)
+                    if self.args.save_model_every_checkpoint:
+                        self._save_model(f"model_step{step}.pkl")
+                progress.update(step)
+        finally:
+            progress.close()
+        self._finish()
+        return self.summary
+
+    def _evaluate(self, step: int) -> dict[str, float]:
+        started = time.perf_counter()
+        accs = {}
+        for split in self.in_splits + self.out_splits:
+            batches = eval_batches(split.data, split.tensors, self.args.eval_batch_size,
+                                   seed_hash(self.args.seed, split.name), step, self.num_workers)
+            accs[f"{split.name}_acc"] = accuracy(self.algorithm, batches, self.device)
+        self.summary.eval_s += time.perf_counter() - started
+        return accs
+
+    def _record(self, step: int, checkpoint_vals, extra: dict[str, Any] | None = None) -> None:
+        results: dict[str, Any] = {"step": step, "epoch": step / self.steps_per_epoch}
+        for key, val in checkpoint_vals.items():
+            results[key] = float(np.mean(val))
+        results.update(self._evaluate(step))
+        results["mem_gb"] = _peak_memory_gb(self.device)
+        results.update(extra or {})
+        keys = sorted(results)
+        if keys != self.last_keys:
+            _print_row(keys)
+            self.last_keys = keys
+        _print_row([results[k] for k in keys])
+        results.update({"hparams": self.hparams, "args": self.plan.recorded_args})
+        with open(self.results_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(results, sort_keys=True) + "\n")
+        self.summary.records.append(results)
+
+    def _save_checkpoint(self, next_step: int) -> None:
+        save_atomically({
+            "format": FORMAT_VERSION,
+            "next_step": next_step,
+            "args": self.plan.recorded_args,
+            "algorithm": self.algorithm.training_state(),
+            "rng": capture_rng_states(),
+            "results_size": os.path.getsize(self.results_path),
+        }, self.checkpoint_path)
+
+    def _diverge(self, step: int, bad: dict[str, float], checkpoint_vals) -> None:
+        what = ", ".join(f"{k}={v}" for k, v in bad.items())
+        self._record(step, checkpoint_vals, {"diverged": True})
+        self.summary.status = "diverged"
+        print(f"Run diverged at step {step}: {what} is not finite. Recorded as diverged in "
+              f"{self.results_path}; try a smaller lr.", file=sys.stderr)
+
+    def _save_model(self, filename: str) -> None:
+        save_atomically({
+            "args": self.plan.recorded_args,
+            "model_input_shape": self.dataset.input_shape,
+            "model_num_classes": self.dataset.num_classes,
+            "model_num_domains": len(self.dataset) - len(self.args.test_envs),
+            "model_hparams": self.hparams,
+            "model_dict": self.algorithm.state_dict(),
+        }, os.path.join(self.output_dir, filename))
+
+    def _finish(self) -> None:
+        if not self.args.skip_model_save and self.summary.status == "done":
+            self._save_model("model.pkl")
+        if os.path.exists(self.checkpoint_path):  # the run is complete: free the disk
+            os.remove(self.checkpoint_path)
+        with open(os.path.join(self.output_dir, DONE_NAME), "w") as f:
+            f.write("done")
+        self.summary.wall_s = time.perf_counter() - self.started

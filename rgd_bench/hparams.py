@@ -1,0 +1,184 @@
+"""Hyperparameter spaces as data, drawn exactly as DomainBed draws them.
+
+A space maps a name to ``HParam(default, sampler)``.  ``hparams_seed == 0`` gives the
+defaults; otherwise each value comes from its own ``numpy.random.RandomState`` seeded by
+``seed_hash(seed_hash(hparams_seed, trial_seed), name)``, so adding a hyperparameter
+never changes the draws of the others (DomainBed's ``_hparam``).
+
+The space of a run is the union, in this order (later entries override earlier ones):
+the shared space of the dataset's size profile, the dataset's own space, the
+algorithm's space.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+Sampler = Callable[[np.random.RandomState], Any]
+
+
+def seed_hash(*args: Any) -> int:
+    """Derive an integer seed from ``args`` (DomainBed's ``misc.seed_hash``)."""
+    args_str = str(args)
+    return int(hashlib.md5(args_str.encode("utf-8")).hexdigest(), 16) % (2**31)
+
+
+@dataclass(frozen=True)
+class HParam:
+    """One hyperparameter: its default, its random sampler and what values are allowed.
+
+    ``kind`` is inferred from the default (bool, int, float or str).  ``positive``
+    rejects values <= 0; ``choices`` restricts the value to a fixed set.
+    """
+
+    default: Any
+    sampler: Sampler
+    positive: bool = False
+    choices: tuple = field(default=())
+    doc: str = ""
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def problem(self, name: str, owner: str, value: Any) -> str | None:
+        """Describe why ``value`` is not allowed, or return None if it is."""
+        kind = self.kind
+        ok_type = (
+            isinstance(value, bool) if kind is bool
+            else isinstance(value, int) and not isinstance(value, bool) if kind is int
+            else isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
+            else isinstance(value, kind)
+        )
+        described = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}.get(
+            kind, kind.__name__
+        )
+        if self.positive:
+            described = "a positive " + described.split(" ", 1)[1]
+        if self.choices:
+            described = "one of " + ", ".join(repr(c) for c in self.choices)
+        bad = (
+            not ok_type
+            or (kind is float and not _is_finite(value))
+            or (self.positive and value <= 0)
+            or (self.choices and value not in self.choices)
+        )
+        if bad:
+            return (
+                f"The '{name}' hyperparameter of {owner} must be {described}. "
+                f"Got {value!r} instead."
+            )
+        return None
+
+
+def _is_finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range (a huge JSON integer)
+        return False
+
+
+def _log_uniform(low_exp: float, high_exp: float) -> Sampler:
+    return lambda r: 10 ** r.uniform(low_exp, high_exp)
+
+
+def shared_space(profile: str) -> dict[str, HParam]:
+    """lr, weight_decay, batch_size and friends, with DomainBed's defaults and ranges.
+
+    ``profile`` is ``"small"`` for DomainBed's SMALL_IMAGES datasets (and our small
+    embedded ones), ``"large"`` for the 224x224 image datasets, ``"domainnet"`` for
+    DomainNet's smaller batch range.
+    """
+    small = profile == "small"
+    space = {
+        "class_balanced": HParam(False, lambda r: False),
+        "nonlinear_classifier": HParam(False, lambda r: bool(r.choice([False, False]))),
+        "lr": HParam(1e-3, _log_uniform(-4.5, -2.5), positive=True) if small
+        else HParam(5e-5, _log_uniform(-5, -3.5), positive=True),
+        "weight_decay": HParam(0.0, lambda r: 0.0) if small
+        else HParam(0.0, _log_uniform(-6, -2)),
+    }
+    if small:
+        space["batch_size"] = HParam(64, lambda r: int(2 ** r.uniform(3, 9)), positive=True)
+    elif profile == "domainnet":
+        space["batch_size"] = HParam(32, lambda r: int(2 ** r.uniform(3, 5)), positive=True)
+    else:
+        space["batch_size"] = HParam(32, lambda r: int(2 ** r.uniform(3, 5.5)), positive=True)
+    return space
+
+
+def build_space(algorithm_cls: type, dataset_cls: type) -> dict[str, HParam]:
+    """The full space of one (algorithm, dataset) pair."""
+    space = shared_space(dataset_cls.HPARAM_PROFILE)
+    space.update(dataset_cls.hparam_space())
+    space.update(algorithm_cls.hparam_space(dataset_cls))
+    return space
+
+
+def default_hparams(space: Mapping[str, HParam]) -> dict[str, Any]:
+    return {name: hp.default for name, hp in space.items()}
+
+
+def random_hparams(space: Mapping[str, HParam], seed: int) -> dict[str, Any]:
+    """One random draw; each value seeded by ``seed_hash(seed, name)``."""
+    drawn = {}
+    for name, hp in space.items():
+        value = hp.sampler(np.random.RandomState(seed_hash(seed, name)))
+        drawn[name] = value.item() if isinstance(value, np.generic) else value
+    return drawn
+
+
+def parse_overrides(text: str | None) -> dict[str, Any]:
+    """Parse ``--hparams`` JSON; raise ValueError naming the problem."""
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--hparams must be a JSON object; could not parse {text!r}: {error}.") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"--hparams must be a JSON object like '{{\"lr\": 0.001}}'. Got {text!r} instead.")
+    return parsed
+
+
+def check_overrides(space: Mapping[str, HParam], overrides: Mapping[str, Any], owner: str) -> None:
+    """Raise ValueError listing every unknown key and every ill-typed value."""
+    problems = []
+    for name, value in overrides.items():
+        if name not in space:
+            problems.append(
+                f"Unknown hyperparameter '{name}' for {owner}; valid ones: {', '.join(sorted(space))}."
+            )
+        else:
+            problem = space[name].problem(name, owner, value)
+            if problem:
+                problems.append(problem)
+    if problems:
+        raise ValueError(" ".join(problems))
+
+
+def resolve_hparams(
+    algorithm_cls: type,
+    dataset_cls: type,
+    hparams_seed: int,
+    trial_seed: int,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The hyperparameters of one run, as DomainBed's train.py computes them."""
+    space = build_space(algorithm_cls, dataset_cls)
+    owner = f"{algorithm_cls.__name__} on {dataset_cls.__name__}"
+    overrides = dict(overrides or {})
+    check_overrides(space, overrides, owner)
+    if hparams_seed == 0:
+        hparams = default_hparams(space)
+    else:
+        hparams = random_hparams(space, seed_hash(hparams_seed, trial_seed))
+    for name, value in overrides.items():
+        # JSON writes 1 for 1.0: keep the declared kind so records stay uniform.
+        hparams[name] = float(value) if space[name].kind is float else value
+    return hparams

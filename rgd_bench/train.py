@@ -1,0 +1,151 @@
+"""``python -m rgd_bench.train``: one run, with DomainBed's ``train.py`` protocol and flags.
+
+Every problem with the arguments is found before anything is written, and reported as
+one line with exit code 2.  Running the same command again on an incomplete run
+directory resumes it from its last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from rgd_bench._cli import ArgumentParser, run_cli
+from rgd_bench.errors import UsageError
+from rgd_bench.hparams import parse_overrides, resolve_hparams
+from rgd_bench.registry import ALGORITHMS, DATASETS
+
+# Flags that change where or how fast a run executes, never its results: they are left
+# out of the recorded ``args`` (and so out of a sweep's job identity).
+EXECUTION_FLAGS = ("device", "num_workers", "eval_batch_size")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m rgd_bench.train",
+                            description="Train one run (DomainBed protocol) into --output_dir.")
+    parser.add_argument("--data_dir", type=str, default=None,
+                        help="root of on-disk datasets (not needed for the embedded ones)")
+    parser.add_argument("--dataset", type=str, default="ColoredMNIST5k")
+    parser.add_argument("--algorithm", type=str, default="ERM")
+    parser.add_argument("--hparams", type=str, default=None, help="JSON object of hyperparameter overrides")
+    parser.add_argument("--hparams_seed", type=int, default=0, help="seed for random hparams (0: defaults)")
+    parser.add_argument("--trial_seed", type=int, default=0, help="seeds the splits and the random hparams")
+    parser.add_argument("--seed", type=int, default=0, help="seed for everything else")
+    parser.add_argument("--steps", type=int, default=None, help="number of steps (default: per dataset)")
+    parser.add_argument("--checkpoint_freq", type=int, default=None,
+                        help="evaluate, record and checkpoint every N steps (default: per dataset)")
+    parser.add_argument("--test_envs", type=int, nargs="+", default=[0])
+    parser.add_argument("--output_dir", type=str, default="train_output")
+    parser.add_argument("--holdout_fraction", type=float, default=0.2)
+    parser.add_argument("--skip_model_save", action="store_true", help="do not write model.pkl")
+    parser.add_argument("--save_model_every_checkpoint", action="store_true")
+    parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--num_workers", type=int, default=None,
+                        help="loader worker processes for on-disk datasets (default: per dataset)")
+    parser.add_argument("--eval_batch_size", type=int, default=128)
+    return parser
+
+
+@dataclass
+class RunPlan:
+    """A validated run: the parsed arguments and what they resolve to."""
+
+    args: argparse.Namespace
+    algorithm_cls: type
+    dataset_cls: type
+    hparams: dict[str, Any]
+    device: str
+
+    @property
+    def recorded_args(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self.args).items() if k not in EXECUTION_FLAGS}
+
+
+def _lookup(registry, name: str):
+    try:
+        return registry.get(name)
+    except KeyError as error:
+        raise UsageError(error.args[0]) from None
+
+
+def _check_test_envs(test_envs: Sequence[int], dataset_cls: type) -> None:
+    n = len(dataset_cls.ENVIRONMENTS)
+    allowed = f"0..{n - 1} ({', '.join(f'{i}={e}' for i, e in enumerate(dataset_cls.ENVIRONMENTS))})"
+    bad = [e for e in test_envs if not 0 <= e < n]
+    if bad:
+        raise UsageError(f"--test_envs {bad[0]} is out of range for {dataset_cls.__name__}; allowed: {allowed}.")
+    if len(set(test_envs)) != len(test_envs):
+        raise UsageError(f"--test_envs {' '.join(map(str, test_envs))} repeats an environment.")
+    if len(set(test_envs)) >= n:
+        raise UsageError(f"--test_envs {' '.join(map(str, test_envs))} leaves no training environment "
+                         f"for {dataset_cls.__name__}; at most {n - 1} of {allowed} may be test envs.")
+
+
+def _check_positive(args: argparse.Namespace) -> None:
+    for flag in ("steps", "checkpoint_freq", "eval_batch_size"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{flag} must be a positive integer. Got {value} instead.")
+    if args.num_workers is not None and args.num_workers < 0:
+        raise UsageError(f"--num_workers must be 0 or more. Got {args.num_workers} instead.")
+    if not 0.0 <= args.holdout_fraction < 1.0:
+        raise UsageError(f"--holdout_fraction must be in [0, 1). Got {args.holdout_fraction} instead.")
+
+
+def check_writable(output_dir: str) -> None:
+    """Fail unless ``output_dir`` is, or can be created as, a writable directory."""
+    path = os.path.abspath(output_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"--output_dir {output_dir!r} exists and is not a directory.")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output_dir {output_dir!r} cannot be written: {existing!r} is not a writable directory.")
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {requested}: CUDA is not available on this machine; use cpu or auto.")
+        return requested
+    if requested == "cpu":
+        return requested
+    raise UsageError(f"--device must be auto, cpu, cuda or cuda:N. Got {requested!r} instead.")
+
+
+def plan_run(argv: Sequence[str] | None = None) -> RunPlan:
+    """Parse and validate the command line; raise UsageError naming the first problem."""
+    args = build_parser().parse_args(argv)
+    dataset_cls = _lookup(DATASETS, args.dataset)
+    algorithm_cls = _lookup(ALGORITHMS, args.algorithm)
+    _check_test_envs(args.test_envs, dataset_cls)
+    _check_positive(args)
+    try:
+        hparams = resolve_hparams(algorithm_cls, dataset_cls, args.hparams_seed, args.trial_seed,
+                                  parse_overrides(args.hparams))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    check_writable(args.output_dir)
+    return RunPlan(args, algorithm_cls, dataset_cls, hparams, resolve_device(args.device))
+
+
+def train(argv: Sequence[str] | None = None):
+    """Plan, validate and run; returns the engine's ``RunSummary``."""
+    from rgd_bench._engine import run
+
+    return run(plan_run(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli(lambda: train(argv).exit_code, prog="python -m rgd_bench.train")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,58 @@
+"""Our run directories read by DomainBed's own collect_results (needs a DomainBed
+checkout on PYTHONPATH with its dependencies, wilds and timm; skipped otherwise)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import read_records
+from mnist_files import write_torchvision_mnist
+
+MISSING = [m for m in ("domainbed", "wilds", "timm") if importlib.util.find_spec(m) is None]
+pytestmark = pytest.mark.skipif(
+    bool(MISSING), reason=f"DomainBed compatibility needs a DomainBed checkout on PYTHONPATH and its "
+                          f"dependencies; not importable here: {', '.join(MISSING)}")
+
+
+def domainbed_env() -> dict[str, str]:
+    root = os.path.dirname(os.path.dirname(importlib.util.find_spec("domainbed").origin))
+    env = dict(os.environ, PYTHONPATH=root)
+    # wilds checks for updates in a thread at import: keep it off the network.
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    return env
+
+
+def test_domainbed_collect_results_reads_our_runs(tmp_path, train_in_process):
+    from rgd_bench.datasets.mnist import shipped_mnist_digits
+
+    images, labels = shipped_mnist_digits()
+    write_torchvision_mnist(tmp_path / "data", images, labels, n_train=4000)
+    sweep = tmp_path / "sweep"
+    last_acc = {}
+    for test_env in (0, 1):
+        run_dir = sweep / f"run_test_env_{test_env}"
+        code, _, err = train_in_process(
+            "--dataset", "ColoredMNIST", "--data_dir", str(tmp_path / "data"), "--algorithm", "ERM",
+            "--steps", "3", "--checkpoint_freq", "2", "--test_envs", str(test_env),
+            "--skip_model_save", "--output_dir", str(run_dir))
+        assert code == 0, err
+        last_acc[test_env] = read_records(run_dir)[-1][f"env{test_env}_in_acc"]
+
+    result = subprocess.run(
+        [sys.executable, "-m", "domainbed.scripts.collect_results", "--input_dir", str(sweep)],
+        capture_output=True, text=True, timeout=300, env=domainbed_env())
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Total records: 4" in out
+    oracle = out.split("Dataset: ColoredMNIST, model selection method: test-domain validation set (oracle)")[1]
+    erm_row = next(line for line in oracle.splitlines() if line.startswith("ERM"))
+    cells = re.split(r"\s{2,}", erm_row.strip())
+    # Oracle selection = last checkpoint; one trial, so the standard error is 0.
+    assert cells[1] == f"{100 * last_acc[0]:.1f} +/- 0.0"
+    assert cells[2] == f"{100 * last_acc[1]:.1f} +/- 0.0"
+    assert cells[3] == "X"  # no run with test env 2
