@@ -21,7 +21,6 @@ _EXPORTS = {
     "MissingDataError": "rgd_bench.errors",
     "Algorithm": "rgd_bench.algorithms.base",
     "MultipleDomainDataset": "rgd_bench.datasets.base",
-    "train": "rgd_bench.train",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

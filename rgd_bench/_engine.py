@@ -176,7 +176,11 @@ def _check_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
     stored_args = None
     checkpoint = None
     if os.path.exists(checkpoint_path):
-        checkpoint = load_checkpoint(checkpoint_path)
+        try:
+            checkpoint = load_checkpoint(checkpoint_path)
+        except Exception as error:
+            raise UsageError(f"Cannot resume from {checkpoint_path!r} ({error}); delete it to start "
+                             f"the run over.") from None
         stored_args = checkpoint["args"]
     elif os.path.exists(results_path) and os.path.getsize(results_path) > 0:
         with open(results_path, encoding="utf-8") as f:
@@ -199,10 +203,10 @@ def run(plan: RunPlan) -> RunSummary:
     started = time.perf_counter()
     args, hparams, device = plan.args, plan.hparams, plan.device
     output_dir = args.output_dir
+    checkpoint = _check_resumable(plan, output_dir)
     if os.path.exists(os.path.join(output_dir, DONE_NAME)):
         print(f"{output_dir}: run already complete (found 'done'); nothing to do.", file=sys.stderr)
         return RunSummary(output_dir, "already_done")
-    checkpoint = _check_resumable(plan, output_dir)
 
     _seed_everything(args.seed)
     dataset = plan.dataset_cls(args.data_dir, args.test_envs, hparams)

@@ -9,6 +9,7 @@ point's name).  A plugin that fails to load is reported once and skipped.
 from __future__ import annotations
 
 import difflib
+import types
 import importlib
 import importlib.metadata
 import warnings
@@ -89,8 +90,11 @@ class Registry(Generic[T]):
                 continue
             try:
                 loaded = entry_point.load()
-                if isinstance(loaded, type) and loaded not in self._items.values():
-                    self.add(entry_point.name, loaded)
+                if isinstance(loaded, type):
+                    if loaded not in self._items.values():
+                        self.add(entry_point.name, loaded)
+                elif not isinstance(loaded, types.ModuleType):
+                    raise TypeError(f"it names a {type(loaded).__name__}; expected a module or a class")
             except Exception as error:  # a broken plugin must not break the suite
                 self.plugin_errors[key] = f"{type(error).__name__}: {error}"
                 warnings.warn(

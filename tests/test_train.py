@@ -208,3 +208,26 @@ def test_cli_subprocess_error_has_no_traceback(tmp_path):
     assert result.stderr.strip().startswith("python -m rgd_bench.train: error: Unknown dataset 'Nope'")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_image_folder_run_is_identical_with_and_without_loader_workers(tmp_path, train_in_process):
+    from image_tree import PACS_ENVS, make_image_tree
+
+    make_image_tree(tmp_path / "data" / "PACS", PACS_ENVS)
+
+    def records(name, workers):
+        code, _, err = train_in_process(
+            "--dataset", "PACS", "--data_dir", str(tmp_path / "data"), "--algorithm", "GroupDRO",
+            "--hparams", '{"pretrained": false, "resnet18": true, "batch_size": 2}',
+            "--steps", "3", "--checkpoint_freq", "2", "--num_workers", workers,
+            "--skip_model_save", "--output_dir", str(tmp_path / name))
+        assert code == 0, err
+        found = without_machine_keys(read_records(tmp_path / name))
+        for r in found:
+            r["args"].pop("output_dir")
+        return found
+
+    in_process = records("workers0", "0")
+    assert [r["step"] for r in in_process] == [0, 2]
+    assert in_process == records("workers2", "2")  # augmentation seeded per item, not per worker
