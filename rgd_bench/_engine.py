@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rgd_bench._batches import TrainBatches, eval_batches, in_memory_tensors
+from rgd_bench._batches import TrainingStream, eval_batches, in_memory_tensors
 from rgd_bench._checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, capture_rng_states, load_checkpoint,
                                    restore_rng_states, save_atomically)
 from rgd_bench._progress import StepProgress
@@ -214,6 +214,7 @@ def run(plan: RunPlan) -> RunSummary:
     _check_batch_size(plan, dataset, in_splits)
     num_domains = len(dataset) - len(args.test_envs)
     algorithm = plan.algorithm_cls(dataset.input_shape, dataset.num_classes, num_domains, hparams)
+    algorithm.bind_training_examples([len(s.data) for i, s in enumerate(in_splits) if i not in args.test_envs])
     algorithm.to(device)
 
     os.makedirs(output_dir, exist_ok=True)
@@ -252,11 +253,11 @@ class _Loop:
         return checkpoint["next_step"]
 
     def run(self) -> RunSummary:
-        train_sources = [
-            TrainBatches(split.data, split.tensors, self.hparams["batch_size"], seed_hash(self.args.seed, env_i),
-                         self.start_step, split.weights, self.num_workers)
-            for env_i, split in enumerate(self.in_splits) if env_i not in self.args.test_envs
-        ]
+        stream = TrainingStream(
+            self.algorithm,
+            [(split.data, split.tensors, split.weights, seed_hash(self.args.seed, env_i))
+             for env_i, split in enumerate(self.in_splits) if env_i not in self.args.test_envs],
+            self.hparams["batch_size"], self.args.seed, self.start_step, self.num_workers)
         progress = StepProgress(self.n_steps, self.start_step,
                                 f"{self.args.algorithm} on {self.args.dataset}")
         checkpoint_vals = collections.defaultdict(list)
@@ -264,7 +265,7 @@ class _Loop:
         try:
             for step in range(self.start_step, self.n_steps):
                 step_start = time.time()
-                minibatches = [(x.to(self.device), y.to(self.device)) for x, y in map(next, train_sources)]
+                minibatches = [tuple(t.to(self.device) for t in batch) for batch in next(stream)]
                 update_start = time.perf_counter()
                 step_vals = self.algorithm.update(minibatches, None)
                 self.summary.update_s += time.perf_counter() - update_start

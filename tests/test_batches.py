@@ -78,3 +78,49 @@ def test_eval_batches_cover_the_split_in_order():
     assert torch.cat([b[1] for b in in_memory]).tolist() == split.keys
     item_by_item = list(eval_batches(data, None, 4, seed=0, step=0))
     assert torch.cat([b[1] for b in item_by_item]).tolist() == list(range(10))
+
+
+class _PicksIds:
+    """Stands in for an algorithm that chooses its own examples."""
+
+    NEEDS_EXAMPLE_IDS = True
+    SAMPLES_EXAMPLES = True
+
+    def __init__(self, ids):
+        self.ids = torch.tensor(ids)
+
+    def sample_examples(self, step, count, generator):
+        assert count == 4  # batch_size 2 x 2 training environments
+        return self.ids
+
+
+def _two_envs():
+    env_a = TensorDataset(torch.arange(0, 5).float().unsqueeze(1), torch.arange(0, 5))
+    env_b = TensorDataset(torch.arange(100, 103).float().unsqueeze(1), torch.arange(100, 103))
+    return env_a, env_b
+
+
+def test_sampled_ids_travel_with_the_examples_they_name():
+    from rgd_bench._batches import TrainingStream
+
+    env_a, env_b = _two_envs()
+    for with_tensors in (True, False):  # in memory, and item by item
+        splits = [(env, in_memory_tensors(env) if with_tensors else None, None, 0) for env in (env_a, env_b)]
+        stream = TrainingStream(_PicksIds([6, 1, 5, 1]), splits, batch_size=2, seed=0, start_step=0, num_workers=0)
+        (xa, ya, ida), (xb, yb, idb) = next(stream)
+        # ids 0..4 are env a, 5..7 env b; grouped by environment, repeats kept
+        assert ida.tolist() == [1, 1] and ya.tolist() == [1, 1] and xa.flatten().tolist() == [1.0, 1.0]
+        assert idb.tolist() == [6, 5] and yb.tolist() == [101, 100]
+
+
+def test_uniform_stream_numbers_ids_across_environments():
+    from rgd_bench._batches import TrainingStream
+
+    class NeedsIds:
+        NEEDS_EXAMPLE_IDS, SAMPLES_EXAMPLES = True, False
+
+    env_a, env_b = _two_envs()
+    splits = [(env, in_memory_tensors(env), None, 9) for env in (env_a, env_b)]
+    for _ in range(5):
+        (xa, ya, ida), (xb, yb, idb) = next(TrainingStream(NeedsIds(), splits, 3, 0, 0, 0))
+        assert torch.equal(ida, ya) and torch.equal(idb, yb - 100 + 5)

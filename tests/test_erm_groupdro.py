@@ -1,47 +1,23 @@
 """ERM's and GroupDRO's math against hand-computed values."""
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from algorithm_fixtures import batches, gradient_of, make
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.algorithms.groupdro import GroupDRO
 
-HPARAMS = {"lr": 1.0, "weight_decay": 0.0, "nonlinear_classifier": False, "batch_size": 2,
-           "mlp_width": 4, "mlp_depth": 2, "mlp_dropout": 0.0, "groupdro_eta": 0.5}
-
-
-def with_sgd(algorithm):
-    """Plain SGD with lr 1, so the step equals minus the gradient of the objective."""
-    algorithm.optimizer = torch.optim.SGD(algorithm.network.parameters(), lr=1.0)
-    return algorithm
-
-
-def make(cls, seed=0):
-    torch.manual_seed(seed)
-    return with_sgd(cls((3,), 2, 2, dict(HPARAMS)))
-
-
-def batches(seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    return [(torch.randn(2, 3, generator=generator), torch.tensor([0, 1])),
-            (torch.randn(2, 3, generator=generator), torch.tensor([1, 1]))]
-
 
 def step_direction(algorithm, objective):
-    """-grad(objective) at the algorithm's current parameters."""
-    network = copy.deepcopy(algorithm.network)
-    network.zero_grad()
-    objective(network).backward()
-    return [-p.grad for p in network.parameters()]
+    return [-g for g in gradient_of(algorithm.network, objective)]
 
 
 def test_groupdro_equal_losses_keep_q_uniform():
-    algorithm = make(GroupDRO)
+    algorithm = make(GroupDRO, groupdro_eta=0.5)
     with torch.no_grad():
         for p in algorithm.network.parameters():
             p.zero_()  # logits 0: every loss is log 2
@@ -51,7 +27,7 @@ def test_groupdro_equal_losses_keep_q_uniform():
 
 
 def test_groupdro_q_update_objective_and_gradient():
-    algorithm = make(GroupDRO)
+    algorithm = make(GroupDRO, groupdro_eta=0.5)
     mb = batches()
     with torch.no_grad():
         losses = torch.stack([F.cross_entropy(algorithm.predict(x), y) for x, y in mb])
@@ -78,7 +54,7 @@ def test_groupdro_q_update_objective_and_gradient():
 
 
 def test_groupdro_rejects_a_wrong_number_of_groups():
-    algorithm = make(GroupDRO)
+    algorithm = make(GroupDRO, groupdro_eta=0.5)
     with pytest.raises(ValueError, match="2 training environments"):
         algorithm.update(batches()[:1])
 

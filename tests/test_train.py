@@ -89,13 +89,17 @@ def _kill_mid_way(argv: list[str], out_dir, min_records: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset,algorithm,steps,freq,kill_after", [
-    ("SpuriousTabular", "GroupDRO", 2000, 100, 5),
-    ("ColoredMNIST5k", "ERM", 7, 3, 1),
-])
-def test_killed_run_resumes_to_identical_results(tmp_path, dataset, algorithm, steps, freq, kill_after):
+@pytest.mark.parametrize("dataset,algorithm,hparams,steps,freq,kill_after", [
+    ("SpuriousTabular", "GroupDRO", "{}", 2000, 100, 5),
+    ("ColoredMNIST5k", "ERM", "{}", 7, 3, 1),
+    # loss history and sum tree; pi over every example with the optimistic memory; Adam
+    ("SpuriousTabular", "SGD_HWS", '{"hws_staleness_correction": true}', 1500, 100, 4),
+    ("SpuriousTabular", "ALSO", '{"also_groups": "example"}', 1500, 100, 4),
+    ("SpuriousTabular", "RGD", '{"rgd_temperature_rule": "clip_plus_one"}', 1500, 100, 4),
+], ids=["GroupDRO", "ERM-ColoredMNIST5k", "SGD_HWS", "ALSO-example", "RGD"])
+def test_killed_run_resumes_to_identical_results(tmp_path, dataset, algorithm, hparams, steps, freq, kill_after):
     def argv(name):
-        return ["--dataset", dataset, "--algorithm", algorithm, "--steps", str(steps),
+        return ["--dataset", dataset, "--algorithm", algorithm, "--hparams", hparams, "--steps", str(steps),
                 "--checkpoint_freq", str(freq), "--output_dir", str(tmp_path / name)]
 
     assert run_module("rgd_bench.train", *argv("once")).returncode == 0

@@ -22,6 +22,12 @@ class Algorithm(nn.Module):
     """
 
     HPARAMS: dict[str, HParam] = {}
+    # True: each minibatch is (x, y, example_ids), the ids numbering every training
+    # example across the training environments (see ``bind_training_examples``).
+    NEEDS_EXAMPLE_IDS = False
+    # True: the engine asks ``sample_examples`` which examples to train on at each step
+    # instead of drawing one uniform minibatch per training environment.
+    SAMPLES_EXAMPLES = False
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, num_domains: int,
                  hparams: dict[str, Any]):
@@ -45,6 +51,16 @@ class Algorithm(nn.Module):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def bind_training_examples(self, env_sizes: Sequence[int]) -> None:
+        """Called once before training (and before a checkpoint is restored) with the
+        number of training examples of each training environment.  Example ids run
+        from 0 to ``sum(env_sizes) - 1``, environment after environment."""
+
+    def sample_examples(self, step: int, count: int, generator: torch.Generator) -> torch.Tensor:
+        """Ids of the ``count`` examples to train on at ``step`` (``SAMPLES_EXAMPLES``).
+        ``generator`` is seeded from (seed, step), so draws survive a resume."""
+        raise NotImplementedError
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {name: value for name, value in vars(self).items()
                 if isinstance(value, torch.optim.Optimizer)}
@@ -60,6 +76,32 @@ class Algorithm(nn.Module):
         self.load_state_dict(state["model"])
         for name, optimizer in self.optimizers().items():
             optimizer.load_state_dict(state["optimizers"][name])
+
+
+def pooled(minibatches: Minibatches) -> tuple[torch.Tensor, ...]:
+    """Concatenate the minibatches' fields: (all_x, all_y[, all_ids])."""
+    return tuple(torch.cat(field) for field in zip(*minibatches))
+
+
+def domain_labels(minibatches: Minibatches) -> torch.Tensor:
+    """For each pooled example, the position of its minibatch (its training domain)."""
+    return torch.cat([torch.full((len(batch[1]),), m, dtype=torch.long, device=batch[1].device)
+                      for m, batch in enumerate(minibatches)])
+
+
+OPTIMIZER_HPARAMS = {
+    "optimizer": HParam("adam", lambda r: "adam", choices=("adam", "sgd"),
+                        doc="adam (DomainBed's default) or sgd"),
+    "momentum": HParam(0.9, lambda r: float(r.choice([0.0, 0.9])), doc="SGD momentum (ignored by adam)"),
+}
+
+
+def make_optimizer(parameters, hparams: dict[str, Any]) -> torch.optim.Optimizer:
+    """Adam (DomainBed's choice) or SGD, by the ``optimizer`` hyperparameter."""
+    if hparams.get("optimizer", "adam") == "sgd":
+        return torch.optim.SGD(parameters, lr=hparams["lr"], momentum=hparams["momentum"],
+                               weight_decay=hparams["weight_decay"])
+    return torch.optim.Adam(parameters, lr=hparams["lr"], weight_decay=hparams["weight_decay"])
 
 
 def build_network(input_shape: Sequence[int], num_classes: int, hparams: dict[str, Any]):

@@ -1,11 +1,10 @@
 """Empirical Risk Minimization, as DomainBed's ERM."""
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rgd_bench.algorithms.base import Algorithm, build_network
+from rgd_bench.algorithms.base import Algorithm, build_network, make_optimizer, pooled
 from rgd_bench.registry import ALGORITHMS
 
 
@@ -17,13 +16,10 @@ class ERM(Algorithm):
         super().__init__(input_shape, num_classes, num_domains, hparams)
         self.featurizer, self.classifier = build_network(input_shape, num_classes, hparams)
         self.network = nn.Sequential(self.featurizer, self.classifier)
-        self.optimizer = torch.optim.Adam(
-            self.network.parameters(), lr=hparams["lr"], weight_decay=hparams["weight_decay"]
-        )
+        self.optimizer = make_optimizer(self.network.parameters(), hparams)
 
     def update(self, minibatches, unlabeled=None):
-        all_x = torch.cat([x for x, y in minibatches])
-        all_y = torch.cat([y for x, y in minibatches])
+        all_x, all_y = pooled(minibatches)[:2]
         loss = F.cross_entropy(self.predict(all_x), all_y)
         self.optimizer.zero_grad()
         loss.backward()
