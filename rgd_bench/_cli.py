@@ -21,7 +21,7 @@ def run_cli(main: Callable[[], int | None], prog: str) -> NoReturn:
         code = main()
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(getattr(error, "exit_code", 2))
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -20,6 +20,7 @@ from rgd_bench._batches import TrainingStream, eval_batches, in_memory_tensors
 from rgd_bench._checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, capture_rng_states, load_checkpoint,
                                    restore_rng_states, save_atomically)
 from rgd_bench._progress import StepProgress
+from rgd_bench._runlock import RunLock
 from rgd_bench.datasets.base import balanced_class_weights, split_dataset
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
@@ -169,25 +170,7 @@ def _check_batch_size(plan: RunPlan, dataset, in_splits: list[_Split]) -> None:
             )
 
 
-def _check_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
-    """Load the checkpoint of an incomplete run, after checking it is the same run."""
-    checkpoint_path = os.path.join(output_dir, CHECKPOINT_NAME)
-    results_path = os.path.join(output_dir, RESULTS_NAME)
-    stored_args = None
-    checkpoint = None
-    if os.path.exists(checkpoint_path):
-        try:
-            checkpoint = load_checkpoint(checkpoint_path)
-        except Exception as error:
-            raise UsageError(f"Cannot resume from {checkpoint_path!r} ({error}); delete it to start "
-                             f"the run over.") from None
-        stored_args = checkpoint["args"]
-    elif os.path.exists(results_path) and os.path.getsize(results_path) > 0:
-        with open(results_path, encoding="utf-8") as f:
-            try:
-                stored_args = json.loads(f.readline())["args"]
-            except (ValueError, KeyError):
-                stored_args = None
+def _check_same_run(plan: RunPlan, output_dir: str, stored_args: dict[str, Any] | None) -> None:
     if stored_args is not None and stored_args != plan.recorded_args:
         differing = sorted(k for k in set(stored_args) | set(plan.recorded_args)
                            if stored_args.get(k) != plan.recorded_args.get(k))
@@ -195,6 +178,28 @@ def _check_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
             f"--output_dir {output_dir!r} holds a run started with other arguments "
             f"(different: {', '.join(differing)}); use another --output_dir or delete that one."
         )
+
+
+def _recorded_args(output_dir: str) -> dict[str, Any] | None:
+    """The args of the first record in the run directory, if any (cheap: one line)."""
+    try:
+        with open(os.path.join(output_dir, RESULTS_NAME), encoding="utf-8") as f:
+            return json.loads(f.readline())["args"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _load_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
+    """The checkpoint of an incomplete run of these same arguments, or None."""
+    checkpoint_path = os.path.join(output_dir, CHECKPOINT_NAME)
+    if not os.path.exists(checkpoint_path):
+        return None
+    try:
+        checkpoint = load_checkpoint(checkpoint_path)
+    except Exception as error:
+        raise UsageError(f"Cannot resume from {checkpoint_path!r} ({error}); delete it to start "
+                         f"the run over.") from None
+    _check_same_run(plan, output_dir, checkpoint["args"])
     return checkpoint
 
 
@@ -203,7 +208,7 @@ def run(plan: RunPlan) -> RunSummary:
     started = time.perf_counter()
     args, hparams, device = plan.args, plan.hparams, plan.device
     output_dir = args.output_dir
-    checkpoint = _check_resumable(plan, output_dir)
+    _check_same_run(plan, output_dir, _recorded_args(output_dir))
     if os.path.exists(os.path.join(output_dir, DONE_NAME)):
         print(f"{output_dir}: run already complete (found 'done'); nothing to do.", file=sys.stderr)
         return RunSummary(output_dir, "already_done")
@@ -218,8 +223,13 @@ def run(plan: RunPlan) -> RunSummary:
     algorithm.to(device)
 
     os.makedirs(output_dir, exist_ok=True)
-    with _logs_to(output_dir):
-        return _Loop(plan, dataset, algorithm, in_splits, out_splits, checkpoint, started).run()
+    with RunLock(output_dir):
+        # Another process may have finished or advanced the run while this one was starting.
+        if os.path.exists(os.path.join(output_dir, DONE_NAME)):
+            return RunSummary(output_dir, "already_done")
+        checkpoint = _load_resumable(plan, output_dir)
+        with _logs_to(output_dir):
+            return _Loop(plan, dataset, algorithm, in_splits, out_splits, checkpoint, started).run()
 
 
 class _Loop:

@@ -144,6 +144,10 @@ def train(argv: Sequence[str] | None = None):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    if os.environ.get("RGD_BENCH_DIE_WITH_PARENT") == "1":  # set by sweep launchers
+        from rgd_bench._runlock import die_with_parent
+
+        die_with_parent()
     run_cli(lambda: train(argv).exit_code, prog="python -m rgd_bench.train")
 
 
