@@ -1,6 +1,7 @@
 """Progress over steps: a bar on a terminal, plain periodic lines otherwise."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
@@ -21,6 +22,8 @@ class StepProgress:
         self.interval_s = interval_s
         self.started = self.last_print = time.monotonic()
         self.bar = None
+        if os.environ.get("RGD_BENCH_STEP_PROGRESS") == "0":  # runs inside a sweep: the sweep reports
+            self.stream = None
         if self.stream is not None and self.stream.isatty():
             from tqdm import tqdm
 

@@ -1,0 +1,112 @@
+"""Job states, read from the run directories, and running one job.
+
+State lives on disk only: ``done`` (Done), a live lock (Running), ``failed.json``
+(Failed, with the tail of the error), any other directory (Incomplete), no directory
+(Not launched).  A job runs through the training engine, which takes the run
+directory's lock and resumes from its checkpoint, so a job never runs twice at once and
+a relaunch continues where a killed job stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+
+from rgd_bench._runlock import RUN_IN_USE_EXIT_CODE, is_held
+from rgd_bench.sweep.plan import Job
+
+DONE, RUNNING, INCOMPLETE, FAILED, NOT_LAUNCHED = "Done", "Running", "Incomplete", "Failed", "Not launched"
+STATES = (DONE, RUNNING, INCOMPLETE, FAILED, NOT_LAUNCHED)
+FAILURE_NAME = "failed.json"
+ERROR_TAIL_LINES = 25
+
+
+def job_state(job: Job) -> str:
+    run_dir = job.output_dir
+    if os.path.exists(os.path.join(run_dir, "done")):
+        return DONE
+    if is_held(run_dir):
+        return RUNNING
+    if os.path.exists(os.path.join(run_dir, FAILURE_NAME)):
+        return FAILED
+    if os.path.isdir(run_dir):
+        return INCOMPLETE
+    return NOT_LAUNCHED
+
+
+def failure_of(job: Job) -> dict | None:
+    try:
+        with open(os.path.join(job.output_dir, FAILURE_NAME), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Outcome:
+    """How one attempt at a job ended: done, failed, or busy (another process runs it)."""
+
+    status: str
+    error: str = ""
+
+    DONE, FAILED, BUSY = "done", "failed", "busy"
+
+
+def record_outcome(job: Job, outcome: Outcome, attempts: int) -> None:
+    """Write or clear ``failed.json`` (atomically) after an attempt."""
+    path = os.path.join(job.output_dir, FAILURE_NAME)
+    if outcome.status == Outcome.FAILED:
+        os.makedirs(job.output_dir, exist_ok=True)
+        temporary = f"{path}.tmp-{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump({"attempts": attempts, "error": outcome.error, "time": time.time()}, f)
+        os.replace(temporary, path)
+    elif outcome.status == Outcome.DONE and os.path.exists(path):
+        os.remove(path)
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-ERROR_TAIL_LINES:])
+
+
+def run_in_process(job: Job) -> Outcome:
+    """Run the job in this process (workers that keep torch imported)."""
+    from rgd_bench._runlock import RunInUse
+    from rgd_bench.train import train
+
+    try:
+        summary = train(job.argv)
+    except RunInUse as error:
+        return Outcome(Outcome.BUSY, str(error))
+    except BaseException as error:  # a job's failure must not stop the sweep
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return Outcome(Outcome.FAILED, _tail(traceback.format_exc()))
+    return Outcome(Outcome.DONE, summary.status)
+
+
+def run_in_subprocess(job: Job) -> Outcome:
+    """Run the job in a fresh interpreter (DomainBed's way; isolates crashes)."""
+    env = dict(os.environ, RGD_BENCH_DIE_WITH_PARENT="1", RGD_BENCH_STEP_PROGRESS="0")
+    result = subprocess.run([sys.executable, "-m", "rgd_bench.train", *job.argv], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode == 0:
+        return Outcome(Outcome.DONE)
+    if result.returncode == RUN_IN_USE_EXIT_CODE:
+        return Outcome(Outcome.BUSY, _tail(result.stderr))
+    return Outcome(Outcome.FAILED, f"exit code {result.returncode}\n{_tail(result.stderr)}")
+
+
+def run_with_retries(job: Job, retries: int, runner=run_in_process) -> Outcome:
+    """Up to ``1 + retries`` attempts; the last outcome is recorded on disk."""
+    outcome = Outcome(Outcome.FAILED, "not attempted")
+    for attempt in range(1, retries + 2):
+        outcome = runner(job)
+        if outcome.status != Outcome.FAILED:
+            break
+    record_outcome(job, outcome, attempt)
+    return outcome

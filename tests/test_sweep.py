@@ -1,0 +1,217 @@
+"""Sweeps: planning as DomainBed, job states on disk, launchers, failures, bad input."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+
+import pytest
+
+from conftest import read_records, run_module, without_machine_keys
+from rgd_bench.hparams import seed_hash
+from rgd_bench.sweep.cli import DEFAULT_SWEEP, main as sweep_main
+from rgd_bench.sweep.jobs import DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, job_state
+from rgd_bench.sweep.plan import SweepSpec, plan_jobs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--datasets", "SpuriousTabular", "--algorithms", "ERM", "GroupDRO", "--single_test_envs",
+        "--n_hparams", "1", "--n_trials", "1", "--steps", "20", "--checkpoint_freq", "10", "--skip_confirmation"]
+
+
+def test_plan_follows_domainbed():
+    spec = SweepSpec(datasets=["SpuriousTabular", "RotatedMNIST5k"], algorithms=["ERM", "RGD"], output_dir="/s",
+                     n_hparams_from=1, n_hparams=3, n_trials=2, steps=7, hparams='{"lr": 0.01}')
+    jobs = plan_jobs(spec)
+    # 2 trials x (3 + 6 single envs + (3 + 15) pairs) x 2 algorithms x 2 hparams seeds
+    assert len(jobs) == 2 * (3 + 3 + 6 + 15) * 2 * 2
+    pairs = {tuple(j.train_args["test_envs"]) for j in jobs if j.train_args["dataset"] == "SpuriousTabular"}
+    assert pairs == {(0,), (1,), (2,), (0, 1), (0, 2), (1, 2)}
+    job = jobs[0]
+    a = job.train_args
+    assert a["seed"] == seed_hash(a["dataset"], a["algorithm"], a["test_envs"], a["hparams_seed"], a["trial_seed"])
+    assert {a["hparams_seed"] for a in (j.train_args for j in jobs)} == {1, 2}
+    assert job.job_id == hashlib.md5(json.dumps(a, sort_keys=True).encode()).hexdigest()
+    assert job.output_dir == os.path.join("/s", job.job_id)
+    assert job.argv[job.argv.index("--test_envs") + 1] == "0" and "--output_dir" in job.argv
+    assert len({j.job_id for j in jobs}) == len(jobs)
+    single = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["ERM"], output_dir="/s",
+                                 single_test_envs=True, n_hparams=1, n_trials=1))
+    assert [j.train_args["test_envs"] for j in single] == [[0], [1], [2]]
+
+
+def test_plan_matches_domainbeds_own_make_args_list():
+    sweep = pytest.importorskip("domainbed.scripts.sweep", reason="needs a DomainBed checkout on PYTHONPATH")
+    ours = plan_jobs(SweepSpec(datasets=["ColoredMNIST"], algorithms=["ERM", "GroupDRO"], output_dir="/s",
+                               n_hparams=2, n_trials=2, data_dir="/d"))
+    theirs = sweep.make_args_list(2, ["ColoredMNIST"], ["ERM", "GroupDRO"], 0, 2, None, "/d",
+                                  "domain_generalization", 0.2, False, None)
+    assert [j.train_args for j in ours] == [{k: v for k, v in t.items() if k != "task"} for t in theirs]
+
+
+def test_default_sweep_file_mirrors_the_built_in_default():
+    with open(os.path.join(REPO, "sweeps", "default.toml"), "rb") as f:
+        assert tomllib.load(f) == DEFAULT_SWEEP
+    assert len(plan_jobs(SweepSpec(**{k: v for k, v in DEFAULT_SWEEP.items() if k != "launcher"}))) == 30
+
+
+BAD_SWEEPS = [
+    (["--datasets", "SpuriousTabula", "--algorithms", "ERM"], "Did you mean 'SpuriousTabular'"),
+    (["--datasets", "SpuriousTabular", "--algorithms", "RDG"], "Unknown algorithm 'RDG'"),
+    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--n_hparams", "0"], "--n_hparams (0) must be larger"),
+    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--hparams", '{"lrr": 1}'], "Unknown hyperparameter 'lrr'"),
+    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--launcher", "slurmm"], "--launcher 'slurmm' is not a launcher"),
+    (["--datasets", "ColoredMNIST", "--algorithms", "ERM"], "--data_dir is required"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_SWEEPS, ids=[m for _, m in BAD_SWEEPS])
+def test_bad_sweeps_are_one_line_exit_2(tmp_path, capsys, argv, message):
+    from rgd_bench.sweep.cli import entry_point
+    import sys
+
+    out = tmp_path / "sweep"
+    sys_argv = sys.argv
+    sys.argv = ["x", "launch", *argv, "--output_dir", str(out), "--skip_confirmation"]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            entry_point()
+    finally:
+        sys.argv = sys_argv
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_sweep_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('datasets = ["SpuriousTabular"]\nalgorithms = ["ERM"]\nn_trails = 2\n')
+    result = run_module("rgd_bench.sweep", "list", str(bad))
+    assert result.returncode == 2 and "Unknown key 'n_trails'" in result.stderr
+    bad.write_text('datasets = ["SpuriousTabular"]\nalgorithms = ["ERM"]\nn_trials = "2"\noutput_dir = "x"\n')
+    result = run_module("rgd_bench.sweep", "list", str(bad))
+    assert result.returncode == 2 and "'n_trials'" in result.stderr and "integer" in result.stderr
+
+
+def test_launch_status_relaunch_and_delete(tmp_path, capsys):
+    out = str(tmp_path / "sweep")
+    assert sweep_main(["launch", *TINY, "--output_dir", out, "--workers", "1"]) == 0
+    jobs = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["ERM", "GroupDRO"], output_dir=out,
+                               single_test_envs=True, n_hparams=1, n_trials=1, steps=20, checkpoint_freq=10))
+    assert len(jobs) == 6 and all(job_state(j) == DONE for j in jobs)
+    assert all([r["step"] for r in read_records(j.output_dir)] == [0, 10, 19] for j in jobs)
+    capsys.readouterr()
+    assert sweep_main(["launch", *TINY, "--output_dir", out]) == 0
+    assert "6 done (skipped)" in capsys.readouterr().out
+    # An interrupted job and a failed one: status tells them apart; delete_incomplete removes both.
+    os.remove(os.path.join(jobs[0].output_dir, "done"))
+    with open(os.path.join(jobs[1].output_dir, "failed.json"), "w") as f:
+        json.dump({"attempts": 1, "error": "Traceback ...\nRuntimeError: boom"}, f)
+    os.remove(os.path.join(jobs[1].output_dir, "done"))
+    assert job_state(jobs[0]) == INCOMPLETE and job_state(jobs[1]) == FAILED
+    assert sweep_main(["status", *TINY, "--output_dir", out]) == 0
+    status = capsys.readouterr().out
+    assert "6 jobs: 4 done, 0 running, 1 incomplete, 1 failed, 0 not launched" in status
+    assert "RuntimeError: boom" in status
+    assert sweep_main(["delete_incomplete", *TINY, "--output_dir", out]) == 0
+    assert job_state(jobs[0]) == NOT_LAUNCHED and job_state(jobs[1]) == NOT_LAUNCHED
+    assert sum(job_state(j) == DONE for j in jobs) == 4
+
+
+def test_failing_jobs_are_recorded_retried_and_do_not_stop_the_sweep(tmp_path, capsys):
+    out = str(tmp_path / "sweep")
+    argv = ["launch", "--datasets", "SpuriousTabular", "--algorithms", "ERM", "--n_hparams", "1", "--n_trials", "1",
+            "--single_test_envs", "--steps", "5", "--hparams", '{"batch_size": 900}', "--retries", "1",
+            "--skip_confirmation", "--output_dir", out, "--workers", "1"]
+    assert sweep_main(argv) == 1  # batch 900 > 800 examples of each training split: every job fails
+    jobs = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["ERM"], output_dir=out, n_hparams=1,
+                               n_trials=1, single_test_envs=True, steps=5, hparams='{"batch_size": 900}'))
+    for job in jobs:
+        assert job_state(job) == FAILED
+        failure = json.load(open(os.path.join(job.output_dir, "failed.json")))
+        assert failure["attempts"] == 2 and "larger than the training split" in failure["error"]
+    assert "3 jobs failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("launcher", ["local", "multiprocess"])
+def test_hostile_output_paths(tmp_path, launcher):
+    out = tmp_path / "sweep dir with 'quotes' \"double\" and ünïcødé"
+    result = run_module("rgd_bench.sweep", "launch", *TINY, "--algorithms", "ERM", "--output_dir", str(out),
+                        "--launcher", launcher)
+    assert result.returncode == 0, result.stderr
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 3 and all((p / "done").exists() for p in runs)
+
+
+def test_dry_run_prints_commands_and_runs_nothing(tmp_path):
+    out = tmp_path / "a b"
+    result = run_module("rgd_bench.sweep", "launch", *TINY, "--output_dir", str(out), "--launcher", "dry_run")
+    assert result.returncode == 0
+    commands = [line for line in result.stdout.splitlines() if "-m rgd_bench.train" in line]
+    assert len(commands) == 6 and all(f"'{out}/" in c for c in commands)
+    assert not any(p.is_dir() for p in out.iterdir())
+
+
+def _sweep_records(out) -> dict:
+    records = {}
+    for run in sorted(p for p in out.iterdir() if p.is_dir()):
+        found = without_machine_keys(read_records(run))
+        steps = [r["step"] for r in found]
+        assert steps == sorted(set(steps)), f"{run}: a step recorded twice"
+        for r in found:
+            r["args"].pop("output_dir")
+        records[run.name] = found
+    return records
+
+
+@pytest.mark.slow
+def test_kill_9_mid_sweep_then_relaunch_completes_every_job_once(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = ["launch", "--datasets", "SpuriousTabular", "--algorithms", "GroupDRO", "SGD_HWS", "--n_hparams", "1",
+            "--n_trials", "1", "--single_test_envs", "--steps", "600", "--checkpoint_freq", "50",
+            "--skip_confirmation", "--workers", "1"]
+    assert run_module("rgd_bench.sweep", *argv, "--output_dir", str(tmp_path / "once")).returncode == 0
+
+    out = tmp_path / "killed"
+    sweep = subprocess.Popen([sys.executable, "-m", "rgd_bench.sweep", *argv, "--output_dir", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # one job done, another part-way
+        runs = [p for p in out.iterdir() if p.is_dir()] if out.exists() else []
+        if any((p / "done").exists() for p in runs) and any(
+                (p / "checkpoint.pt").exists() and not (p / "done").exists() for p in runs):
+            break
+        time.sleep(0.02)
+    os.kill(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    time.sleep(1.0)  # the workers die with the sweep (PR_SET_PDEATHSIG)
+    done_before = {p.name for p in out.iterdir() if (p / "done").exists()}
+    assert 0 < len(done_before) < 6
+    relaunch = run_module("rgd_bench.sweep", *argv, "--output_dir", str(out))
+    assert relaunch.returncode == 0, relaunch.stderr
+    assert f"{len(done_before)} done (skipped)" in relaunch.stdout
+    assert _sweep_records(out) == _sweep_records(tmp_path / "once")
+
+
+@pytest.mark.slow
+def test_two_launchers_at_once_run_each_job_once(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "shared"
+    argv = [sys.executable, "-m", "rgd_bench.sweep", "launch", *TINY, "--steps", "150", "--output_dir", str(out),
+            "--launcher", "local"]
+    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 6
+    for run in runs:
+        assert (run / "done").exists()
+        # A run started twice would have printed its header twice into out.txt.
+        assert (run / "out.txt").read_text().count("Environment:") == 1
+    _sweep_records(out)
