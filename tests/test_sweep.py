@@ -52,7 +52,7 @@ def test_plan_matches_domainbeds_own_make_args_list():
 def test_default_sweep_file_mirrors_the_built_in_default():
     with open(os.path.join(REPO, "sweeps", "default.toml"), "rb") as f:
         assert tomllib.load(f) == DEFAULT_SWEEP
-    assert len(plan_jobs(SweepSpec(**{k: v for k, v in DEFAULT_SWEEP.items() if k != "launcher"}))) == 30
+    assert len(plan_jobs(SweepSpec(**{k: v for k, v in DEFAULT_SWEEP.items() if k != "launcher"}))) == 90
 
 
 BAD_SWEEPS = [
@@ -215,3 +215,15 @@ def test_two_launchers_at_once_run_each_job_once(tmp_path):
         # A run started twice would have printed its header twice into out.txt.
         assert (run / "out.txt").read_text().count("Environment:") == 1
     _sweep_records(out)
+
+
+def test_switches_in_train_args_become_flags():
+    job = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["ERM"], output_dir="/s", n_hparams=1,
+                              n_trials=1, single_test_envs=True,
+                              extra={"skip_model_save": True, "save_model_every_checkpoint": False}))[0]
+    assert "--skip_model_save" in job.argv and "True" not in job.argv
+    assert "--save_model_every_checkpoint" not in job.argv
+    from rgd_bench.train import build_parser
+
+    parsed = build_parser().parse_args(job.argv)
+    assert parsed.skip_model_save is True and parsed.test_envs == [0]

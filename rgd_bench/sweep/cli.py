@@ -2,20 +2,22 @@
 
 A sweep is DomainBed's flags, or one TOML file holding the same keys; flags given on the
 command line override the file.  With neither, ``launch`` runs the default sweep on the
-embedded data (``DEFAULT_SWEEP``, mirrored by ``sweeps/default.toml``).
+embedded data (``DEFAULT_SWEEP``, mirrored by ``sweeps/default.toml``), and ``status``,
+``list`` and ``delete_incomplete`` act on it.
 """
 from __future__ import annotations
 
 import collections
 import json
 import os
+import shlex
 import shutil
 import sys
 from typing import Any, Sequence
 
 from rgd_bench._cli import ArgumentParser, run_cli
 from rgd_bench.errors import UsageError
-from rgd_bench.sweep.launchers import launcher_class
+from rgd_bench.sweep.launchers import launcher_class, make_launcher
 from rgd_bench.sweep.jobs import DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, RUNNING, STATES, failure_of, job_state
 from rgd_bench.sweep.plan import SweepSpec, plan_jobs
 from rgd_bench.train import check_writable
@@ -27,18 +29,21 @@ DEFAULT_SWEEP: dict[str, Any] = {
     "algorithms": ["ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO"],
     "single_test_envs": True,
     "n_hparams_from": 0,
-    "n_hparams": 1,
+    "n_hparams": 3,
     "n_trials": 2,
     "output_dir": "sweep_output/default",
     "launcher": "multiprocess",
 }
 SPEC_KEYS = {"datasets", "algorithms", "n_hparams_from", "n_hparams", "n_trials", "steps", "checkpoint_freq",
              "hparams", "holdout_fraction", "single_test_envs", "data_dir", "output_dir", "train_args"}
-RUN_KEYS = {"launcher", "workers", "retries", "skip_confirmation"}
+RUN_KEYS = {"launcher", "workers", "retries", "skip_confirmation", "partition", "time_min", "gpus_per_job",
+            "cpus_per_job", "mem_gb", "cluster", "ray_address"}
 KEY_TYPES = {"datasets": list, "algorithms": list, "n_hparams_from": int, "n_hparams": int, "n_trials": int,
              "steps": int, "checkpoint_freq": int, "hparams": str, "holdout_fraction": (int, float),
              "single_test_envs": bool, "data_dir": str, "output_dir": str, "train_args": dict,
-             "launcher": str, "workers": int, "retries": int, "skip_confirmation": bool}
+             "launcher": str, "workers": int, "retries": int, "skip_confirmation": bool, "partition": str,
+             "time_min": int, "gpus_per_job": int, "cpus_per_job": int, "mem_gb": int, "cluster": str,
+             "ray_address": str}
 KEY_TYPE_NAMES = {list: "a list of names", int: "an integer", str: "a string", (int, float): "a number",
                   bool: "true or false", dict: "a table"}
 
@@ -63,6 +68,14 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--launcher", type=str)
     parser.add_argument("--workers", type=int, help="multiprocess: worker processes")
     parser.add_argument("--retries", type=int, help="extra attempts for a job that fails (default 0)")
+    slurm = parser.add_argument_group("submitit (Slurm) and ray launchers")
+    slurm.add_argument("--partition", type=str, help="Slurm partition")
+    slurm.add_argument("--time_min", type=int, help="Slurm time limit per job, minutes (requeued on timeout)")
+    slurm.add_argument("--gpus_per_job", type=int)
+    slurm.add_argument("--cpus_per_job", type=int)
+    slurm.add_argument("--mem_gb", type=int)
+    slurm.add_argument("--cluster", type=str, help="submitit executor: slurm (default when present), local, debug")
+    slurm.add_argument("--ray_address", type=str, help="ray.init address (default: start a local Ray)")
     parser.add_argument("--skip_confirmation", action="store_true", default=None)
     return parser
 
@@ -97,7 +110,7 @@ def resolve_settings(args) -> dict[str, Any]:
     settings: dict[str, Any] = {"launcher": "multiprocess", "retries": 0, "skip_confirmation": False}
     if args.sweep_file:
         settings.update(load_sweep_file(args.sweep_file))
-    elif args.command == "launch" and not (args.datasets or args.algorithms):
+    elif not (args.datasets or args.algorithms):  # the bare commands act on the default sweep
         settings.update(DEFAULT_SWEEP)
     flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "sweep_file")}
     settings.update(flags)
@@ -138,7 +151,7 @@ def confirm(question: str, skip: bool) -> bool:
     return input(f"{question} (y/n) ").strip().lower().startswith("y")
 
 
-def launch(jobs, states, settings, launcher_cls) -> int:
+def launch(jobs, states, settings) -> int:
     from rgd_bench.sweep.progress import SweepProgress
 
     to_run = [j for j in jobs if states[j.job_id] in (NOT_LAUNCHED, INCOMPLETE, FAILED)]
@@ -148,7 +161,7 @@ def launch(jobs, states, settings, launcher_cls) -> int:
           f"{len(to_run)} to run with the {settings['launcher']} launcher.")
     if not to_run or not confirm(f"Launch {len(to_run)} jobs?", settings["skip_confirmation"]):
         return 0
-    launcher = launcher_cls(settings.get("workers")) if settings["launcher"] == "multiprocess" else launcher_cls()
+    launcher = make_launcher(settings)
     progress = SweepProgress(len(to_run))
     failures = []
 
@@ -162,6 +175,9 @@ def launch(jobs, states, settings, launcher_cls) -> int:
     finally:
         progress.close()
     print(f"Finished: {progress.line()}")
+    print(f"Run directories (DomainBed's format) are in {settings['output_dir']}. DomainBed's tables: "
+          f"PYTHONPATH=<DomainBed checkout> python -m domainbed.scripts.collect_results "
+          f"--input_dir {shlex.quote(settings['output_dir'])}")
     if failures:
         print(f"{len(failures)} jobs failed; `{PROG} status` shows why. Relaunch to retry them.", file=sys.stderr)
         return 1
@@ -193,10 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "delete_incomplete":
         return delete_incomplete(jobs, states, settings)
-    launcher_cls = launcher_class(settings["launcher"])
+    launcher_class(settings["launcher"])  # an unknown launcher fails before anything is written
     check_writable(settings["output_dir"])
     os.makedirs(settings["output_dir"], exist_ok=True)
-    return launch(jobs, states, settings, launcher_cls)
+    return launch(jobs, states, settings)
 
 
 def entry_point() -> None:

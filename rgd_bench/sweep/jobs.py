@@ -82,9 +82,9 @@ def run_in_process(job: Job) -> Outcome:
         summary = train(job.argv)
     except RunInUse as error:
         return Outcome(Outcome.BUSY, str(error))
-    except BaseException as error:  # a job's failure must not stop the sweep
-        if isinstance(error, KeyboardInterrupt):
-            raise
+    except (KeyboardInterrupt, SystemExit):
+        raise  # an interrupt, or a scheduler's preemption exit: not the job's failure
+    except BaseException:  # a job's failure must not stop the sweep
         return Outcome(Outcome.FAILED, _tail(traceback.format_exc()))
     return Outcome(Outcome.DONE, summary.status)
 

@@ -55,9 +55,11 @@ class Job:
         """The train command's arguments: a list, never a shell string."""
         argv = []
         for key, value in sorted({**self.train_args, "output_dir": self.output_dir}.items()):
-            if value is None:
+            if value is None or value is False:
                 continue
             argv.append(f"--{key}")
+            if value is True:  # a switch such as --skip_model_save
+                continue
             argv.extend(str(v) for v in value) if isinstance(value, list) else argv.append(str(value))
         return argv
 

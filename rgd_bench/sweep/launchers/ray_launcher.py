@@ -1,0 +1,57 @@
+"""``ray``: jobs as Ray tasks with num_cpus / num_gpus resources (``pip install 'rgd_bench[ray]'``).
+
+Connects to ``ray.init(address=...)`` (an existing cluster, or a local one when no
+address is given).  Ray's usage reporting is switched off: a sweep sends nothing out.
+"""
+from __future__ import annotations
+
+import os
+
+from rgd_bench.sweep.jobs import Outcome, run_with_retries
+from rgd_bench.sweep.launchers.base import Launcher
+from rgd_bench.sweep.plan import Job
+
+
+def _ray():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError("The ray launcher needs Ray: pip install 'rgd_bench[ray]'") from error
+    return ray
+
+
+def _run_task(train_args, sweep_dir, retries):
+    os.environ["RGD_BENCH_STEP_PROGRESS"] = "0"
+    outcome = run_with_retries(Job(train_args, sweep_dir), retries)
+    return outcome.status, outcome.error
+
+
+class RayLauncher(Launcher):
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_job: float = 1, gpus_per_job: float = 0,
+                 init_kwargs: dict | None = None):
+        self.address = address
+        self.cpus_per_job, self.gpus_per_job = cpus_per_job, gpus_per_job
+        self.init_kwargs = init_kwargs or {}
+
+    def run(self, jobs, retries, on_start, on_finish):
+        if not jobs:
+            return
+        ray = _ray()
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **self.init_kwargs)
+        task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job)(_run_task)
+        pending = {task.remote(j.train_args, j.sweep_dir, retries): j for j in jobs}
+        for job in jobs:
+            on_start(job)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                job = pending.pop(ref)
+                try:
+                    outcome = Outcome(*ray.get(ref))
+                except Exception as error:  # the task or its worker died
+                    outcome = Outcome(Outcome.FAILED, f"{type(error).__name__}: {error}"[-4000:])
+                on_finish(job, outcome)

@@ -1,0 +1,135 @@
+"""One test suite that every launcher inherits (as Hydra's LauncherTestSuite): each
+backend runs the real thing (subprocesses, worker processes, submitit's local and debug
+executors, a local Ray)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import read_records
+from rgd_bench.sweep.jobs import DONE, FAILED, Outcome, job_state
+from rgd_bench.sweep.launchers.dry_run import DryRunLauncher
+from rgd_bench.sweep.launchers.local import LocalLauncher
+from rgd_bench.sweep.launchers.multiprocess import MultiprocessLauncher
+from rgd_bench.sweep.launchers.submitit_launcher import SlurmOptions, SubmititLauncher
+from rgd_bench.sweep.plan import SweepSpec, plan_jobs
+
+HOSTILE = "runs with spaces, 'single' \"double\" quotes and ünïcødé"
+
+
+def tiny_jobs(sweep_dir, steps=10, hparams=None):
+    return plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["ERM"], output_dir=str(sweep_dir),
+                               n_hparams=1, n_trials=1, single_test_envs=True, steps=steps, checkpoint_freq=5,
+                               hparams=hparams))
+
+
+def run(launcher, jobs, retries=0):
+    started, finished = [], {}
+    launcher.run(jobs, retries, started.append, lambda job, outcome: finished.__setitem__(job.job_id, outcome))
+    return started, finished
+
+
+class LauncherSuite:
+    """Inherit and define ``make_launcher``."""
+
+    def make_launcher(self, tmp_path):
+        raise NotImplementedError
+
+    def test_runs_every_job_to_done(self, tmp_path):
+        jobs = tiny_jobs(tmp_path / HOSTILE)
+        started, finished = run(self.make_launcher(tmp_path), jobs)
+        assert {j.job_id for j in started} == {j.job_id for j in jobs}
+        assert all(finished[j.job_id].status == Outcome.DONE for j in jobs)
+        for job in jobs:
+            assert job_state(job) == DONE
+            assert [r["step"] for r in read_records(job.output_dir)] == [0, 5, 9]
+
+    def test_a_failing_job_is_recorded_and_the_others_go_on(self, tmp_path):
+        good = tiny_jobs(tmp_path / "sweep")
+        bad = tiny_jobs(tmp_path / "sweep", hparams='{"batch_size": 900}')[:1]  # larger than a split
+        _, finished = run(self.make_launcher(tmp_path), bad + good, retries=1)
+        assert finished[bad[0].job_id].status == Outcome.FAILED
+        assert "larger than the training split" in finished[bad[0].job_id].error
+        assert job_state(bad[0]) == FAILED
+        failure = json.load(open(os.path.join(bad[0].output_dir, "failed.json")))
+        assert failure["attempts"] == 2
+        assert all(job_state(j) == DONE for j in good)
+
+
+class TestLocal(LauncherSuite):
+    def make_launcher(self, tmp_path):
+        return LocalLauncher()
+
+
+class TestMultiprocess(LauncherSuite):
+    def make_launcher(self, tmp_path):
+        return MultiprocessLauncher(workers=2)
+
+
+class TestSubmititDebug(LauncherSuite):
+    def make_launcher(self, tmp_path):
+        return SubmititLauncher(SlurmOptions(cluster="debug", folder=str(tmp_path / "submitit logs")))
+
+
+class TestSubmititLocal(LauncherSuite):
+    def make_launcher(self, tmp_path):
+        return SubmititLauncher(SlurmOptions(cluster="local", folder=str(tmp_path / "submitit logs"), time_min=10))
+
+    @pytest.mark.slow
+    def test_timed_out_job_is_requeued_and_resumes_from_its_checkpoint(self, tmp_path):
+        import submitit
+
+        from rgd_bench.sweep.launchers.submitit_launcher import make_task
+
+        job = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["GroupDRO"], output_dir=str(tmp_path / "s"),
+                                  n_hparams=1, n_trials=1, single_test_envs=True, steps=20000,
+                                  checkpoint_freq=1000))[0]
+        # submitit's own timeout path: near the time limit the job gets Slurm's signal,
+        # checkpoints, exits with the requeue code, and is started again.
+        executor = submitit.LocalExecutor(str(tmp_path / "logs"), max_num_timeout=6)
+        executor.update_parameters(timeout_min=30 / 60, signal_delay_s=2)
+        handle = executor.submit(make_task(), job.train_args, job.sweep_dir, 0)
+        assert handle.result()[0] == Outcome.DONE
+        assert job_state(job) == DONE
+        log = open(os.path.join(job.output_dir, "out.txt")).read()
+        assert "Resuming from the checkpoint at step" in log
+        steps = [r["step"] for r in read_records(job.output_dir)]
+        assert steps == list(range(0, 20000, 1000)) + [19999]  # every record exactly once
+
+
+class TestRay(LauncherSuite):
+    @pytest.fixture(autouse=True, scope="class")
+    def local_ray(self):
+        ray = pytest.importorskip("ray", reason="the ray launcher's tests need 'rgd_bench[ray]'")
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
+
+    def make_launcher(self, tmp_path):
+        from rgd_bench.sweep.launchers.ray_launcher import RayLauncher
+
+        return RayLauncher(cpus_per_job=1)
+
+
+def test_dry_run_runs_nothing(tmp_path, capsys):
+    jobs = tiny_jobs(tmp_path / "s")
+    started, finished = run(DryRunLauncher(), jobs)
+    assert started == [] and finished == {}
+    assert capsys.readouterr().out.count("-m rgd_bench.train") == len(jobs)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("module,launcher_module,extra", [
+    ("submitit", "rgd_bench.sweep.launchers.submitit_launcher", "slurm"),
+    ("ray", "rgd_bench.sweep.launchers.ray_launcher", "ray"),
+])
+def test_a_missing_backend_names_the_extra_to_install(monkeypatch, module, launcher_module, extra):
+    import importlib
+
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # as if not installed
+    loader = getattr(importlib.import_module(launcher_module), "_submitit" if module == "submitit" else "_ray")
+    with pytest.raises(ImportError, match=rf"pip install 'rgd_bench\[{extra}\]'"):
+        loader()
