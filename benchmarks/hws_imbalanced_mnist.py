@@ -16,7 +16,6 @@ import time
 
 import torch
 
-from rgd_bench.algorithms.base import pooled
 from rgd_bench.datasets.mnist import shipped_mnist_digits
 from rgd_bench.hparams import resolve_hparams
 from rgd_bench.registry import ALGORITHMS, DATASETS

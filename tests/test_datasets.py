@@ -13,7 +13,7 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.functional import rotate
 
-from image_tree import CLASSES, PACS_ENVS, SIZES, make_image_tree
+from image_tree import CLASSES, PACS_ENVS, make_image_tree
 from mnist_files import write_torchvision_mnist
 from rgd_bench import networks
 from rgd_bench.datasets.images import DomainNet, PACS
@@ -172,7 +172,7 @@ def _domainbed_datasets():
         import domainbed.datasets as domainbed_datasets
     except ImportError as error:
         pytest.skip(
-            f"DomainBed is not importable ({error}); run with PYTHONPATH=/tmp/domainbed "
+            f"DomainBed is not importable ({error}); run with PYTHONPATH=<DomainBed checkout> "
             f"and its dependencies (wilds, timm) installed to compare against it"
         )
     return domainbed_datasets

@@ -384,7 +384,7 @@ def domainbed_hparams():
     return pytest.importorskip(
         "domainbed.hparams_registry",
         reason="DomainBed is not importable (put a DomainBed checkout on PYTHONPATH, e.g. "
-               "PYTHONPATH=/tmp/domainbed, with its dependencies installed)",
+               "PYTHONPATH=<DomainBed checkout>, with its dependencies installed)",
     )
 
 

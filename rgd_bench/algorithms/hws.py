@@ -17,7 +17,6 @@ importance ratio ``w_i = exp(beta * (l_i - L_old_i))`` clipped at ``hws_is_clip`
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
