@@ -39,3 +39,28 @@ def test_bar_on_a_terminal_counts_from_the_resumed_step():
     assert progress.bar.n == 10
     progress.close()
     assert "\r" in stream.getvalue() and "4/10" in stream.getvalue()  # a redrawn bar, from step 4
+
+
+def test_sweep_progress_lines_count_done_failed_and_busy():
+    from rgd_bench.sweep.progress import SweepProgress
+
+    stream = io.StringIO()
+    progress = SweepProgress(total=3, stream=stream, interval_s=0.0)
+    for status in ("done", "failed", "busy"):
+        progress.job_started()
+        assert progress.running == 1
+        progress.job_finished(status)
+    progress.close()
+    last = stream.getvalue().splitlines()[-1]
+    assert last == "sweep: 3/3 jobs finished (1 failed, 1 left to another launcher), 0 running, ETA 0m00s"
+
+
+def test_sweep_progress_bar_on_a_terminal():
+    from rgd_bench.sweep.progress import SweepProgress
+
+    stream = FakeTerminal()
+    progress = SweepProgress(total=2, stream=stream)
+    progress.job_started()
+    progress.job_finished("failed")
+    assert progress.bar.n == 1 and "failed 1" in progress.bar.postfix
+    progress.close()
