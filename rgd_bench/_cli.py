@@ -15,6 +15,14 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def lookup(registry, name: str, flag: str | None = None):
+    """``registry.get(name)``, an unknown name reported as a UsageError (with did-you-mean)."""
+    try:
+        return registry.get(name)
+    except KeyError as error:
+        raise UsageError(f"{flag}: {error.args[0]}" if flag else error.args[0]) from None
+
+
 def run_cli(main: Callable[[], int | None], prog: str) -> NoReturn:
     """Run ``main``; report a ``UsageError`` as one line on stderr and exit 2."""
     try:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rgd_bench._cli import ArgumentParser, run_cli
+from rgd_bench._cli import ArgumentParser, lookup, run_cli
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import parse_overrides, resolve_hparams
 from rgd_bench.registry import ALGORITHMS, DATASETS
@@ -61,13 +61,6 @@ class RunPlan:
     @property
     def recorded_args(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self.args).items() if k not in EXECUTION_FLAGS}
-
-
-def _lookup(registry, name: str):
-    try:
-        return registry.get(name)
-    except KeyError as error:
-        raise UsageError(error.args[0]) from None
 
 
 def _check_test_envs(test_envs: Sequence[int], dataset_cls: type) -> None:
@@ -123,8 +116,8 @@ def resolve_device(requested: str) -> str:
 def plan_run(argv: Sequence[str] | None = None) -> RunPlan:
     """Parse and validate the command line; raise UsageError naming the first problem."""
     args = build_parser().parse_args(argv)
-    dataset_cls = _lookup(DATASETS, args.dataset)
-    algorithm_cls = _lookup(ALGORITHMS, args.algorithm)
+    dataset_cls = lookup(DATASETS, args.dataset)
+    algorithm_cls = lookup(ALGORITHMS, args.algorithm)
     _check_test_envs(args.test_envs, dataset_cls)
     _check_positive(args)
     try:

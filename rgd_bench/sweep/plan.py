@@ -9,8 +9,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
+from rgd_bench._cli import lookup
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import parse_overrides, resolve_hparams, seed_hash
 from rgd_bench.registry import ALGORITHMS, DATASETS
@@ -77,22 +78,12 @@ def all_test_env_combinations(n: int) -> Iterator[list[int]]:
             yield [i, j]
 
 
-def _lookup_all(registry, names: Sequence[str], flag: str) -> list[type]:
-    classes = []
-    for name in names:
-        try:
-            classes.append(registry.get(name))
-        except KeyError as error:
-            raise UsageError(f"{flag}: {error.args[0]}") from None
-    return classes
-
-
 def validate(spec: SweepSpec) -> None:
     """Every problem a job would hit at start, found before any job is launched."""
     if not spec.datasets or not spec.algorithms:
         raise UsageError("A sweep needs at least one dataset and one algorithm.")
-    dataset_classes = _lookup_all(DATASETS, spec.datasets, "--datasets")
-    algorithm_classes = _lookup_all(ALGORITHMS, spec.algorithms, "--algorithms")
+    dataset_classes = [lookup(DATASETS, name, "--datasets") for name in spec.datasets]
+    algorithm_classes = [lookup(ALGORITHMS, name, "--algorithms") for name in spec.algorithms]
     for flag, value, low in (("--n_trials", spec.n_trials, 1), ("--n_hparams_from", spec.n_hparams_from, 0)):
         if value < low:
             raise UsageError(f"{flag} must be at least {low}. Got {value} instead.")
