@@ -56,3 +56,20 @@ def test_domainbed_collect_results_reads_our_runs(tmp_path, train_in_process):
     assert cells[1] == f"{100 * last_acc[0]:.1f} +/- 0.0"
     assert cells[2] == f"{100 * last_acc[1]:.1f} +/- 0.0"
     assert cells[3] == "X"  # no run with test env 2
+
+
+def test_report_domainbed_format_equals_collect_results_on_a_multi_algorithm_sweep(tmp_path):
+    from rgd_bench.report import SELECTION_METHODS, make_report
+    from rgd_bench.report.formats import renderer
+    from rgd_bench.report.synthetic import synthetic_sweep
+
+    # Two DomainBed datasets, DomainBed algorithms given out of DomainBed's order, pairs of test
+    # envs for leave-one-domain-out: every selection method has work to do.
+    synthetic_sweep(str(tmp_path), datasets=[("PACS", 4), ("VLCS", 4)], algorithms=["IRM", "ERM", "GroupDRO"],
+                    n_hparams=3, n_trials=3, n_checkpoints=4)
+    result = subprocess.run(
+        [sys.executable, "-m", "domainbed.scripts.collect_results", "--input_dir", str(tmp_path)],
+        capture_output=True, text=True, env=domainbed_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    ours = renderer("domainbed")(make_report([str(tmp_path)], list(SELECTION_METHODS.values())))
+    assert ours == result.stdout

@@ -100,9 +100,14 @@ def test_launch_status_relaunch_and_delete(tmp_path, capsys):
                                single_test_envs=True, n_hparams=1, n_trials=1, steps=20, checkpoint_freq=10))
     assert len(jobs) == 6 and all(job_state(j) == DONE for j in jobs)
     assert all([r["step"] for r in read_records(j.output_dir)] == [0, 10, 19] for j in jobs)
-    capsys.readouterr()
+    # The launch ends with the leaderboard of what it ran, and the command for the full report.
+    first = capsys.readouterr().out
+    board = first[first.index("-------- Dataset: SpuriousTabular, model selection method: training-domain"):]
+    assert [line.split()[0] for line in board.splitlines()[1:4]] == ["Algorithm", "ERM", "GroupDRO"]
+    assert f"python -m rgd_bench.report {out}" in first
     assert sweep_main(["launch", *TINY, "--output_dir", out]) == 0
-    assert "6 done (skipped)" in capsys.readouterr().out
+    relaunch = capsys.readouterr().out
+    assert "6 done (skipped)" in relaunch and board.splitlines()[2] in relaunch
     # An interrupted job and a failed one: status tells them apart; delete_incomplete removes both.
     os.remove(os.path.join(jobs[0].output_dir, "done"))
     with open(os.path.join(jobs[1].output_dir, "failed.json"), "w") as f:

@@ -13,6 +13,7 @@ from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
 from rgd_bench.datasets.base import MultipleDomainDataset
+from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
 from rgd_bench.errors import MissingDataError
 from rgd_bench.hparams import HParam
 from rgd_bench.registry import DATASETS
@@ -82,31 +83,31 @@ class MultipleEnvironmentImageFolder(MultipleDomainDataset):
 
 @DATASETS.register()
 class VLCS(MultipleEnvironmentImageFolder):
-    ENVIRONMENTS = ["C", "L", "S", "V"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["VLCS"]
     DATASET_DIR = "VLCS"
 
 
 @DATASETS.register()
 class PACS(MultipleEnvironmentImageFolder):
-    ENVIRONMENTS = ["A", "C", "P", "S"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["PACS"]
     DATASET_DIR = "PACS"
 
 
 @DATASETS.register()
 class OfficeHome(MultipleEnvironmentImageFolder):
-    ENVIRONMENTS = ["A", "C", "P", "R"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["OfficeHome"]
     DATASET_DIR = "office_home"
 
 
 @DATASETS.register()
 class TerraIncognita(MultipleEnvironmentImageFolder):
-    ENVIRONMENTS = ["L100", "L38", "L43", "L46"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["TerraIncognita"]
     DATASET_DIR = "terra_incognita"
 
 
 @DATASETS.register()
 class DomainNet(MultipleEnvironmentImageFolder):
-    ENVIRONMENTS = ["clip", "info", "paint", "quick", "real", "sketch"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["DomainNet"]
     DATASET_DIR = "domain_net"
     CHECKPOINT_FREQ = 1000
     HPARAM_PROFILE = "domainnet"

@@ -16,6 +16,7 @@ from torchvision import transforms
 from torchvision.transforms.functional import rotate
 
 from rgd_bench.datasets.base import MultipleDomainDataset
+from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
 from rgd_bench.errors import MissingDataError
 from rgd_bench.registry import DATASETS
 
@@ -79,7 +80,7 @@ class ColoredMNIST(MultipleEnvironmentMNIST):
     """Digit < 5 vs >= 5 with 25% label noise; colour agrees with the label with
     probability 90%, 80% and 10% in the three environments (Arjovsky et al., 2019)."""
 
-    ENVIRONMENTS = ["+90%", "+80%", "-90%"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["ColoredMNIST"]
     INPUT_SHAPE = (2, 28, 28)
     NEEDS_DATA_DIR = True
 
@@ -110,7 +111,7 @@ class ColoredMNIST(MultipleEnvironmentMNIST):
 class RotatedMNIST(MultipleEnvironmentMNIST):
     """Ten-class digits rotated by 0, 15, ..., 75 degrees, one angle per environment."""
 
-    ENVIRONMENTS = ["0", "15", "30", "45", "60", "75"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["RotatedMNIST"]
     INPUT_SHAPE = (1, 28, 28)
     NEEDS_DATA_DIR = True
 

@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from rgd_bench.datasets.base import MultipleDomainDataset
+from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
 from rgd_bench.hparams import HParam
 from rgd_bench.registry import DATASETS
 
@@ -20,7 +21,7 @@ class SpuriousTabular(MultipleDomainDataset):
     are the same for every run (fixed generator); splits follow ``trial_seed``.
     """
 
-    ENVIRONMENTS = ["+90%", "+80%", "-90%"]
+    ENVIRONMENTS = ENVIRONMENT_NAMES["SpuriousTabular"]
     INPUT_SHAPE = (10,)
     N_STEPS = 1001
     CHECKPOINT_FREQ = 100

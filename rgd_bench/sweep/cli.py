@@ -151,6 +151,22 @@ def confirm(question: str, skip: bool) -> bool:
     return input(f"{question} (y/n) ").strip().lower().startswith("y")
 
 
+def show_leaderboard(output_dir: str) -> None:
+    """The sweep's leaderboard (training-domain validation), and the command for all of it."""
+    from rgd_bench.report.build import make_report
+    from rgd_bench.report.formats import renderer
+    from rgd_bench.report.selection import TrainingDomainValidation
+
+    report = make_report([output_dir], [TrainingDomainValidation])
+    if report.sweep.runs:
+        print()
+        print(renderer("text")(report), end="")
+    quoted = shlex.quote(output_dir)
+    print(f"\nRun directories (DomainBed's format) are in {output_dir}. Every selection method and format "
+          f"(markdown, latex, csv, json, html): python -m rgd_bench.report {quoted} [--format FORMAT] "
+          f"[--out_dir DIR]")
+
+
 def launch(jobs, states, settings) -> int:
     from rgd_bench.sweep.progress import SweepProgress
 
@@ -159,7 +175,10 @@ def launch(jobs, states, settings) -> int:
     busy = sum(states[j.job_id] == RUNNING for j in jobs)
     print(f"{len(jobs)} jobs: {skipped} done (skipped), {busy} running elsewhere (skipped), "
           f"{len(to_run)} to run with the {settings['launcher']} launcher.")
-    if not to_run or not confirm(f"Launch {len(to_run)} jobs?", settings["skip_confirmation"]):
+    if not to_run:
+        show_leaderboard(settings["output_dir"])
+        return 0
+    if not confirm(f"Launch {len(to_run)} jobs?", settings["skip_confirmation"]):
         return 0
     launcher = make_launcher(settings)
     progress = SweepProgress(len(to_run))
@@ -175,9 +194,7 @@ def launch(jobs, states, settings) -> int:
     finally:
         progress.close()
     print(f"Finished: {progress.line()}")
-    print(f"Run directories (DomainBed's format) are in {settings['output_dir']}. DomainBed's tables: "
-          f"PYTHONPATH=<DomainBed checkout> python -m domainbed.scripts.collect_results "
-          f"--input_dir {shlex.quote(settings['output_dir'])}")
+    show_leaderboard(settings["output_dir"])
     if failures:
         print(f"{len(failures)} jobs failed; `{PROG} status` shows why. Relaunch to retry them.", file=sys.stderr)
         return 1

@@ -1,0 +1,3 @@
+from rgd_bench.report.cli import run
+
+run()

@@ -1,0 +1,35 @@
+"""Sweep directories in, one ``Report`` out: loaded runs plus a leaderboard per selection method.
+
+Runs trained under DomainBed's protocol (per-environment accuracies) go to DomainBed's
+selection methods; runs trained under WILDS's protocol (records with ``val_metric``) go to
+the WILDS method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from rgd_bench.report.leaderboard import Leaderboard, build_leaderboards, order_algorithms, order_datasets
+from rgd_bench.report.records import LoadedSweep, load_sweeps
+from rgd_bench.report.selection import SelectionMethod
+from rgd_bench.report.wilds import WildsLeaderboard, build_wilds_leaderboard
+
+
+@dataclass
+class Report:
+    inputs: list[str]
+    sweep: LoadedSweep
+    boards: list[Leaderboard]
+    wilds: WildsLeaderboard | None = None
+
+
+def make_report(paths: Sequence[str], methods: list[type[SelectionMethod]], baseline: str | None = "ERM",
+                include_unfinished: bool = False, wilds: bool = True, workers: int = 1) -> Report:
+    sweep = load_sweeps(paths, include_unfinished, workers)
+    domainbed_runs = [run for run in sweep.runs if run.val_metric is None]
+    wilds_runs = [run for run in sweep.runs if run.val_metric is not None]
+    boards = build_leaderboards(domainbed_runs, methods, baseline) if domainbed_runs else []
+    wilds_board = None
+    if wilds and wilds_runs:
+        wilds_board = build_wilds_leaderboard(wilds_runs, order_algorithms(wilds_runs), order_datasets(wilds_runs))
+    return Report(list(paths), sweep, boards, wilds_board)

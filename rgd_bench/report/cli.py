@@ -1,0 +1,131 @@
+"""``python -m rgd_bench.report [SWEEP_DIR ...]``: leaderboards from sweep directories.
+
+Reads run directories written by rgd_bench or by DomainBed, selects models with DomainBed's
+methods and prints or writes the tables.  Imports no torch.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+from rgd_bench._cli import ArgumentParser, run_cli
+from rgd_bench.errors import UsageError
+from rgd_bench.report.build import Report, make_report
+from rgd_bench.report.formats import FORMATS, renderer
+from rgd_bench.report.selection import SELECTION_METHODS
+from rgd_bench.report.wilds import KEY as WILDS_KEY
+
+PROG = "python -m rgd_bench.report"
+# Where the bare ``python -m rgd_bench.sweep launch`` writes (its DEFAULT_SWEEP's output_dir).
+DEFAULT_INPUT = os.path.join("sweep_output", "default")
+LOAD_WORKERS = min(4, os.cpu_count() or 1)  # processes parsing results.jsonl files on big sweeps
+SELECTION_ALIASES = {"iid": "training_domain", "training_domain_validation": "training_domain",
+                     "loo": "leave_one_out", "lodo": "leave_one_out", "test_domain": "oracle"}
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description="Out-of-domain leaderboards from sweep directories.")
+    parser.add_argument("sweep_dirs", nargs="*", metavar="SWEEP_DIR",
+                        help=f"sweep (or run) directories, merged into one leaderboard (default: {DEFAULT_INPUT})")
+    parser.add_argument("--input_dir", action="append", default=[], help="same as SWEEP_DIR (DomainBed's flag)")
+    parser.add_argument("--selection", action="append", default=[], metavar="METHOD[,METHOD]",
+                        help=f"model selection: {', '.join(SELECTION_METHODS)}, {WILDS_KEY} (default: all)")
+    parser.add_argument("--format", default="text", help=f"{', '.join(FORMATS)} (default: text)")
+    parser.add_argument("--latex", action="store_true", help="same as --format latex (DomainBed's flag)")
+    parser.add_argument("--output", help="write to this file instead of standard output")
+    parser.add_argument("--out_dir", help="write every format into this directory")
+    parser.add_argument("--baseline", default="ERM",
+                        help="the algorithm others are tested against (default: ERM; 'none' for no tests)")
+    parser.add_argument("--include_unfinished", action="store_true",
+                        help="use the records of runs that have no 'done' file")
+    return parser
+
+
+def parse_selection(values: list[str]) -> tuple[list, bool]:
+    """DomainBed's methods asked for, and whether the WILDS method is."""
+    allowed = [*SELECTION_METHODS, WILDS_KEY]
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()] or allowed
+    methods = []
+    for name in names:
+        key = SELECTION_ALIASES.get(name, name)
+        if key not in allowed:
+            raise UsageError(f"--selection: unknown method {name!r}; choose from {', '.join(allowed)}")
+        if key in SELECTION_METHODS and SELECTION_METHODS[key] not in methods:
+            methods.append(SELECTION_METHODS[key])
+    return methods, WILDS_KEY in [SELECTION_ALIASES.get(n, n) for n in names]
+
+
+def check_inputs(paths: list[str]) -> None:
+    for path in paths:
+        if not os.path.isdir(path):
+            raise UsageError(f"sweep directory {path!r} does not exist" if not os.path.exists(path)
+                             else f"{path!r} is not a directory")
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    except OSError as error:
+        raise UsageError(f"cannot write {path!r}: {error.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load(args) -> Report:
+    paths = args.sweep_dirs + args.input_dir or [DEFAULT_INPUT]
+    check_inputs(paths)
+    baseline = None if args.baseline.lower() == "none" else args.baseline
+    started = time.perf_counter()
+    methods, wilds = parse_selection(args.selection)
+    report = make_report(paths, methods, baseline, args.include_unfinished, wilds, workers=LOAD_WORKERS)
+    if not report.sweep.runs:
+        found = report.sweep.n_run_dirs
+        raise UsageError(f"no usable run in {', '.join(map(repr, paths))}: " + (
+            "no run directory (a folder with results.jsonl) found" if not found
+            else f"{found} run director{'y' if found == 1 else 'ies'} found, none usable: "
+                 + "; ".join(report.sweep.notes())))
+    algorithms = report.boards[0].algorithms if report.boards else []
+    if baseline is not None and baseline not in algorithms and args.baseline != "ERM":
+        raise UsageError(f"--baseline: {baseline!r} has no runs; choose from {', '.join(algorithms)} or none")
+    elapsed = time.perf_counter() - started
+    if elapsed > 2:
+        print(f"{PROG}: {report.sweep.n_records} records from {len(report.sweep.runs)} runs in {elapsed:.1f} s",
+              file=sys.stderr)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    fmt = "latex" if args.latex else args.format
+    if fmt not in FORMATS:
+        raise UsageError(f"--format: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if args.out_dir and args.output:
+        raise UsageError("--output and --out_dir exclude each other: --output writes one format, "
+                         "--out_dir all of them")
+    report = load(args)
+    if args.out_dir:
+        texts = {FORMATS[name][2]: renderer(name)(report) for name in FORMATS}  # all rendered before any write
+        for filename, text in texts.items():
+            write_atomically(os.path.join(args.out_dir, filename), text)
+        print(f"wrote {', '.join(texts)} to {args.out_dir}")
+        return 0
+    text = renderer(fmt)(report)
+    if args.output:
+        write_atomically(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def run() -> None:
+    run_cli(main, PROG)

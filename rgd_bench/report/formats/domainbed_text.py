@@ -1,0 +1,41 @@
+"""DomainBed's ``collect_results`` text, character for character (``results.txt``).
+
+For scripts and diffs that expect DomainBed's exact output: its columns (no Worst), its row
+order, its widths (names cut at 20 and 25 characters) and its trailing spaces.
+"""
+from __future__ import annotations
+
+from rgd_bench.report.build import Report
+from rgd_bench.report.formats.grid import Style, cell_text, value_text
+from rgd_bench.report.leaderboard import DOMAINBED_ALGORITHMS
+
+
+def _row(values: list[str], width: int) -> str:
+    # DomainBed prints ``print("  ".join(cells), "")``: note the trailing space.
+    return "  ".join(str(v).ljust(width)[:width] for v in values) + " "
+
+
+def domainbed_order(algorithms: list[str]) -> list[str]:
+    """DomainBed's row order: its ALGORITHMS list first, then the others."""
+    known = [a for a in DOMAINBED_ALGORITHMS if a in algorithms]
+    return known + [a for a in algorithms if a not in known]
+
+
+def render(report: Report) -> str:
+    style = Style()
+    lines = [f"Total records: {report.sweep.n_records}"]
+    for board in report.boards:
+        algorithms = domainbed_order(board.algorithms)
+        for table in board.tables:
+            lines += ["", f"-------- Dataset: {table.dataset}, model selection method: {board.method.name}",
+                      _row(["Algorithm", *table.environments, "Avg"], 20)]
+            for algorithm in algorithms:
+                cells = [cell_text(c, style) for c in table.cells[algorithm]]
+                lines.append(_row([algorithm, *cells, value_text(table.average(algorithm))], 20))
+        averages = board.averages
+        lines += ["", f"-------- Averages, model selection method: {board.method.name}",
+                  _row(["Algorithm", *averages.datasets, "Avg"], 25)]
+        for algorithm in algorithms:
+            cells = [cell_text(c, style) for c in averages.cells[algorithm]]
+            lines.append(_row([algorithm, *cells, value_text(averages.average(algorithm))], 25))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,150 @@
+"""The tables of a report as grids of strings, shared by the text, Markdown, LaTeX and HTML formats.
+
+Each format only says how to write "+/-" and the significance mark, and how to draw a grid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rgd_bench.report.build import Report
+from rgd_bench.report.leaderboard import SIGNIFICANCE_LEVEL, Cell, Leaderboard
+from rgd_bench.report.selection import LeaveOneDomainOut
+from rgd_bench.report.stats import PairedTest
+from rgd_bench.report.wilds import Spread, WildsLeaderboard
+
+
+@dataclass(frozen=True)
+class Style:
+    plus_minus: str = "+/-"
+    mark: str = "*"          # appended to a value significantly different from the baseline
+
+
+@dataclass
+class Grid:
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    best: set[tuple[int, int]] = field(default_factory=set)  # (row, column) of each column's best
+
+
+@dataclass
+class Section:
+    """One selection method: its grids and the footnotes they need."""
+
+    title: str
+    grids: list[Grid]
+    footnotes: list[str]
+
+
+def cell_text(cell: Cell | None, style: Style) -> str:
+    return "X" if cell is None else f"{cell.mean:.1f} {style.plus_minus} {cell.error:.1f}"
+
+
+def value_text(value: float | None, comparison: PairedTest | None = None, style: Style = Style()) -> str:
+    if value is None:
+        return "X"
+    mark = style.mark if comparison is not None and comparison.significant(SIGNIFICANCE_LEVEL) else ""
+    return f"{value:.1f}{mark}"
+
+
+def _best(rows_means: list[list[float | None]]) -> set[tuple[int, int]]:
+    best = set()
+    for col in range(len(rows_means[0]) if rows_means else 0):
+        column = [row[col] for row in rows_means]
+        present = [v for v in column if v is not None]
+        if len(present) > 1:
+            top = round(max(present), 1)
+            best |= {(r, col) for r, v in enumerate(column) if v is not None and round(v, 1) == top}
+    return best
+
+
+def board_section(board: Leaderboard, style: Style) -> Section:
+    grids = []
+    has_x = False
+    for table in board.tables:
+        rows, means = [], []
+        for algorithm in board.algorithms:
+            cells = table.cells[algorithm]
+            has_x |= None in cells
+            comparison = table.comparisons.get(algorithm)
+            rows.append([algorithm, *(cell_text(c, style) for c in cells),
+                         value_text(table.average(algorithm), comparison, style),
+                         value_text(table.worst(algorithm), style=style)])
+            means.append([c.mean if c else None for c in cells]
+                         + [table.average(algorithm), table.worst(algorithm)])
+        grids.append(Grid(f"Dataset: {table.dataset}, model selection method: {board.method.name}",
+                          ["Algorithm", *table.environments, "Avg", "Worst"], rows,
+                          {(r, c + 1) for r, c in _best(means)}))
+    averages = board.averages
+    rows, means = [], []
+    for algorithm in board.algorithms:
+        comparison = averages.comparisons.get(algorithm)
+        cells = averages.cells[algorithm]
+        texts = []
+        for dataset_index, cell in enumerate(cells):
+            table_comparison = board.tables[dataset_index].comparisons.get(algorithm)
+            significant = table_comparison is not None and table_comparison.significant(SIGNIFICANCE_LEVEL)
+            texts.append(cell_text(cell, style) + (style.mark if significant and cell else ""))
+        rows.append([algorithm, *texts, value_text(averages.average(algorithm), comparison, style)])
+        means.append([c.mean if c else None for c in cells] + [averages.average(algorithm)])
+    grids.append(Grid(f"Averages, model selection method: {board.method.name}",
+                      ["Algorithm", *averages.datasets, "Avg"], rows, {(r, c + 1) for r, c in _best(means)}))
+    return Section(board.method.name, grids, footnotes(board, has_x, style))
+
+
+def footnotes(board: Leaderboard, has_x: bool, style: Style) -> list[str]:
+    notes = [f"Test-domain accuracy (%), mean {style.plus_minus} standard error over trial seeds as in "
+             "DomainBed: 100 * std(acc) / sqrt(n), with the population std (ddof=0). "
+             "Avg: mean of the environment columns; Worst: the lowest of them."]
+    if has_x and board.method is LeaveOneDomainOut:
+        notes.append("X: leave-one-domain-out cross-validation needs, for every other training "
+                     "environment, the runs with two test environments (the test one and that one); "
+                     "this sweep lacks them (it was launched with --single_test_envs, or they are "
+                     "unfinished).")
+    elif has_x:
+        notes.append("X: no finished run for this test environment.")
+    if board.baseline is not None and len(board.algorithms) > 1:
+        notes.append(f"{style.mark}: differs from {board.baseline} at the 95% level (two-sided paired "
+                     "t-test over trial seeds x test environments of the selected accuracies).")
+    return notes
+
+
+def wilds_section(board: WildsLeaderboard, style: Style) -> Section:
+    grids = []
+    for table in board.tables:
+        rows = []
+        for algorithm in board.algorithms:
+            rows.append([algorithm, *(spread_text(c, style) for c in table.cells.get(algorithm, []))])
+        grids.append(Grid(f"Dataset: {table.dataset}, model selection method: {board.name} ({table.val_metric})",
+                          ["Algorithm", *(f"{split} {metric}" for split, metric in table.columns)], rows))
+    note = (f"{board.name}: test metrics at each run's checkpoint with the best official validation metric, "
+            "hyperparameters by its mean over replicates; mean "
+            f"{style.plus_minus} standard deviation (ddof=1) over replicates, as WILDS's evaluate.py. "
+            "Accuracies in %.")
+    return Section(board.name, grids, [note])
+
+
+def spread_text(spread: Spread | None, style: Style) -> str:
+    if spread is None:
+        return "X"
+    if spread.error is None:
+        return f"{spread.mean:.1f} (n=1)"
+    return f"{spread.mean:.1f} {style.plus_minus} {spread.error:.1f}"
+
+
+def report_sections(report: Report, style: Style) -> list[Section]:
+    sections = [board_section(board, style) for board in report.boards]
+    if report.wilds is not None:
+        sections.append(wilds_section(report.wilds, style))
+    return sections
+
+
+def all_footnotes(sections: list[Section]) -> list[str]:
+    """The sections' footnotes, each once, in order."""
+    return list(dict.fromkeys(note for section in sections for note in section.footnotes))
+
+
+def summary_lines(report: Report) -> list[str]:
+    sweep = report.sweep
+    lines = [f"Total records: {sweep.n_records} from {len(sweep.runs)} runs in {', '.join(report.inputs)}"]
+    return lines + sweep.notes()

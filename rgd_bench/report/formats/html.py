@@ -1,0 +1,125 @@
+"""One self-contained HTML page: the leaderboards as tables, with their plots inline.
+
+Everything is in the one file (inline CSS and SVG, no script, no font or image to fetch),
+so the page can be mailed, archived or opened offline.  The tables come from grid.py like
+every other format's; the figures from plots.py, which needs matplotlib.
+"""
+from __future__ import annotations
+
+from html import escape
+
+from rgd_bench.report import plots
+from rgd_bench.report.build import Report
+from rgd_bench.report.formats.grid import Grid, Section, Style, all_footnotes, report_sections, summary_lines
+
+TITLE = "Out-of-domain leaderboard"
+STYLE = Style(plus_minus="±", mark="*")
+CSS = """
+body { margin: 0; color: #1d1d1f; background: #fff;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+main { max-width: 72rem; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
+h1 { font-size: 1.6rem; margin-bottom: .4rem; }
+h2 { font-size: 1.3rem; margin-top: 2.6rem; padding-bottom: .2rem; border-bottom: 1px solid #d0d0d5; }
+h3 { font-size: 1.05rem; margin: 1.8rem 0 .5rem; }
+.summary, figcaption, .empty { color: #55555a; }
+.summary { padding-left: 1.2rem; }
+nav ul { margin: .3rem 0; padding-left: 1.2rem; }
+a { color: #0b57d0; }
+.table { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .9rem; font-variant-numeric: tabular-nums; }
+th, td { padding: .25rem .7rem; text-align: right; white-space: nowrap; }
+th:first-child { text-align: left; }
+thead th { border-bottom: 2px solid #444; }
+tbody tr:nth-child(even) { background: #f5f6f8; }
+tbody tr:last-child > * { border-bottom: 1px solid #444; }
+td.x { color: #a0a0a5; }
+figure { margin: 1rem 0 1.5rem; }
+figure svg { display: block; max-width: 100%; height: auto; }
+figcaption { font-size: .85rem; max-width: 52rem; margin-top: .3rem; }
+"""
+
+
+def render_grid(grid: Grid) -> str:
+    """A table: header row, one row per algorithm headed by its name, each column's best bold."""
+    def cell(r: int, c: int, text: str) -> str:
+        body = f"<strong>{escape(text)}</strong>" if (r, c) in grid.best else escape(text)
+        if c == 0:
+            return f'<th scope="row">{body}</th>'
+        return '<td class="x">X</td>' if text == "X" else f"<td>{body}</td>"
+
+    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in grid.header)
+    rows = "\n".join("<tr>" + "".join(cell(r, c, v) for c, v in enumerate(row)) + "</tr>"
+                     for r, row in enumerate(grid.rows))
+    return (f'<div class="table"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n'
+            "</table></div>")
+
+
+def render_plot(plot: plots.Plot) -> str:
+    return f"<figure>\n{plot.svg}\n<figcaption>{escape(plot.caption)}</figcaption>\n</figure>"
+
+
+def _selection_sections(report: Report, sections: list[Section]) -> list[str]:
+    """Per selection method: each dataset's table and bars, then the averages table."""
+    parts = []
+    for board, section in zip(report.boards, sections):
+        parts.append(f'<section id="{escape(board.method.key)}">\n'
+                     f"<h2>Model selection: {escape(section.title)}</h2>")
+        for index, grid in enumerate(section.grids):
+            parts += [f"<h3>{escape(grid.title.split(',')[0])}</h3>", render_grid(grid)]
+            if index < len(board.tables):
+                parts.append(render_plot(plots.bars_plot(board, index)))
+        parts.append("</section>")
+    return parts
+
+
+def _curve_section(report: Report) -> list[str]:
+    """Per dataset, how the first method's chosen runs learned (one method keeps it short)."""
+    board = report.boards[0]
+    parts = ['<section id="curves">', "<h2>Test accuracy during training</h2>"]
+    for index, table in enumerate(board.tables):
+        plot = plots.curves_plot(board, index)
+        if plot is not None:
+            parts += [f"<h3>Dataset: {escape(table.dataset)}</h3>", render_plot(plot)]
+    if len(parts) == 2:
+        parts.append(f'<p class="empty">{escape(board.method.name)} chose no run.</p>')
+    return parts + ["</section>"]
+
+
+def _sensitivity_section(report: Report) -> list[str]:
+    """Per dataset and algorithm, final accuracy against each hyperparameter that varied."""
+    board = report.boards[0]
+    parts = ['<section id="sensitivity">', "<h2>Sensitivity to hyperparameters</h2>"]
+    for table in board.tables:
+        found = plots.sensitivity_plots(report.sweep.runs, table.dataset, board.algorithms, table.environments)
+        if found:
+            parts.append(f"<h3>Dataset: {escape(table.dataset)}</h3>")
+            parts += [render_plot(plot) for plot in found]
+    if len(parts) == 2:
+        parts.append('<p class="empty">No algorithm has a numeric hyperparameter that varies across its runs.</p>')
+    return parts + ["</section>"]
+
+
+def render(report: Report) -> str:
+    """The page: summary, contents, a section per selection method, notes, then the plots
+    that read across methods.  Raises ImportError (naming the extra) without matplotlib."""
+    sections = report_sections(report, STYLE)
+    contents = [(board.method.key, f"Model selection: {board.method.name}") for board in report.boards]
+    contents += [("notes", "Notes")]
+    if report.boards:
+        contents += [("curves", "Test accuracy during training"), ("sensitivity", "Sensitivity to hyperparameters")]
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>{TITLE}</title>", f"<style>{CSS}</style>", "</head>", "<body>", "<main>",
+             f"<h1>{TITLE}</h1>", '<ul class="summary">']
+    parts += [f"<li>{escape(line)}</li>" for line in summary_lines(report)]
+    parts += ["</ul>", "<nav><ul>"]
+    parts += [f'<li><a href="#{escape(anchor)}">{escape(text)}</a></li>' for anchor, text in contents]
+    parts += ["</ul></nav>"]
+    parts += _selection_sections(report, sections)
+    parts += ['<section id="notes">', "<h2>Notes</h2>", "<ul>"]
+    parts += [f"<li>{escape(note)}</li>" for note in all_footnotes(sections)]
+    parts += ["</ul>", "</section>"]
+    if report.boards:
+        parts += _curve_section(report) + _sensitivity_section(report)
+    parts += ["</main>", "</body>", "</html>"]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,82 @@
+"""CSV and JSON: one row per selection method x dataset x algorithm x environment.
+
+Environments are the test environments by name (for WILDS runs, "<split> <metric>"), then
+"Avg" (mean of the environment means, with the standard error of the per-trial averages,
+as DomainBed's averages table) and "Worst".  Rows with dataset "Avg" are the averages table's last column.  The comparison
+with the baseline (paired t-test) is on the "Avg" rows.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rgd_bench.report.build import Report
+from rgd_bench.report.leaderboard import SIGNIFICANCE_LEVEL, Cell, Leaderboard
+from rgd_bench.report.stats import PairedTest
+from rgd_bench.report.wilds import WildsLeaderboard
+
+FIELDS = ["selection", "selection_name", "dataset", "algorithm", "environment", "test_env", "mean",
+          "std_error", "std", "n_trials", "baseline", "difference_vs_baseline", "p_value", "significant", "n_pairs"]
+
+
+def _row(board: Leaderboard, dataset: str, algorithm: str, environment: str, test_env: int | None,
+         mean: float | None, cell: Cell | None = None, comparison: PairedTest | None = None) -> dict[str, Any]:
+    row = {"selection": board.method.key, "selection_name": board.method.name, "dataset": dataset,
+           "algorithm": algorithm, "environment": environment, "test_env": test_env,
+           "mean": mean, "std_error": cell.error if cell else None, "std": None,
+           "n_trials": len(cell.values) if cell else 0, "baseline": None, "difference_vs_baseline": None,
+           "p_value": None, "significant": None, "n_pairs": None}
+    if comparison is not None:
+        row.update(baseline=board.baseline, difference_vs_baseline=comparison.mean_difference,
+                   p_value=comparison.p_value, significant=comparison.significant(SIGNIFICANCE_LEVEL),
+                   n_pairs=comparison.n_pairs)
+    return row
+
+
+def report_rows(report: Report) -> list[dict[str, Any]]:
+    rows = []
+    for board in report.boards:
+        for d, table in enumerate(board.tables):
+            for algorithm in board.algorithms:
+                for env, cell in enumerate(table.cells[algorithm]):
+                    rows.append(_row(board, table.dataset, algorithm, table.environments[env], env,
+                                     cell.mean if cell else None, cell))
+                rows.append(_row(board, table.dataset, algorithm, "Avg", None, table.average(algorithm),
+                                 board.averages.cells[algorithm][d], table.comparisons.get(algorithm)))
+                rows.append(_row(board, table.dataset, algorithm, "Worst", None, table.worst(algorithm)))
+        for algorithm in board.algorithms:
+            rows.append(_row(board, "Avg", algorithm, "Avg", None, board.averages.average(algorithm),
+                             comparison=board.averages.comparisons.get(algorithm)))
+    if report.wilds is not None:
+        rows += _wilds_rows(report.wilds)
+    return rows
+
+
+def _wilds_rows(board: WildsLeaderboard) -> list[dict[str, Any]]:
+    """WILDS tables: "environment" is "<split> <metric>", "std" the std over replicates (ddof=1)."""
+    rows = []
+    for table in board.tables:
+        for algorithm in board.algorithms:
+            for (split, metric), spread in zip(table.columns, table.cells[algorithm]):
+                row = dict.fromkeys(FIELDS)
+                row.update(selection=board.key, selection_name=board.name, dataset=table.dataset,
+                           algorithm=algorithm, environment=f"{split} {metric}",
+                           mean=spread.mean if spread else None, std=spread.error if spread else None,
+                           n_trials=len(spread.values) if spread else 0)
+                rows.append(row)
+    return rows
+
+
+def render_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in report_rows(report):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_rows(report), indent=1) + "\n"

@@ -1,0 +1,133 @@
+"""WILDS-style model selection and tables, for runs trained under the WILDS protocol.
+
+Record contract: each checkpoint record of a WILDS run carries ``val_metric`` (the dataset's
+official validation metric, e.g. ``"acc_wg"``), optionally ``val_metric_decreasing``, and the
+dataset's ``eval()`` results flattened as ``{split}_{metric}`` for the splits ``val``,
+``test`` and, where the dataset has them, ``id_val`` and ``id_test``.
+
+Selection follows WILDS's ``run_expt`` and ``evaluate.py``: each run keeps the checkpoint
+with the best official validation metric (early stopping; the first among equals);
+hyperparameters are chosen per (dataset, algorithm) by the mean of that value over
+replicates (trial seeds); the table shows the chosen checkpoints' test metrics as
+mean +/- standard deviation over replicates with ddof=1, as WILDS's leaderboard.
+"""
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+
+from rgd_bench.report.records import Run
+from rgd_bench.report.selection import Choice
+from rgd_bench.report.stats import np_mean
+
+KEY = "wilds"
+NAME = "WILDS official validation metric"
+# The metrics WILDS's evaluate.py reports per dataset; other datasets show the official
+# validation metric and acc_avg.
+OFFICIAL_METRICS = {
+    "amazon": ["10th_percentile_acc", "acc_avg"], "camelyon17": ["acc_avg"],
+    "civilcomments": ["acc_wg", "acc_avg"], "fmow": ["acc_worst_region", "acc_avg"],
+    "iwildcam": ["F1-macro_all", "acc_avg"], "ogb-molpcba": ["ap"], "poverty": ["r_wg", "r_all"],
+    "py150": ["acc", "Acc (Overall)"], "globalwheat": ["detection_acc_avg_dom"], "rxrx1": ["acc_avg"],
+}
+SPLITS = ("test", "id_test")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Values over replicates, shown as mean +/- std (ddof=1), in % for accuracies."""
+
+    values: tuple[float, ...]
+    scale: float = 100.0
+
+    @property
+    def mean(self) -> float:
+        return self.scale * np_mean(self.values)
+
+    @property
+    def error(self) -> float | None:
+        n = len(self.values)
+        if n < 2:
+            return None
+        mean = np_mean(self.values)
+        return self.scale * math.sqrt(sum((v - mean) ** 2 for v in self.values) / (n - 1))
+
+
+@dataclass
+class WildsTable:
+    dataset: str
+    val_metric: str
+    columns: list[tuple[str, str]]                    # (split, metric)
+    cells: dict[str, list[Spread | None]]            # algorithm -> one per column
+    selected: dict[str, int]                          # algorithm -> chosen hparams_seed
+
+
+@dataclass
+class WildsLeaderboard:
+    algorithms: list[str]
+    choices: dict[tuple, Choice]                      # (trial_seed, dataset, algorithm, None)
+    tables: list[WildsTable]
+    key: str = KEY
+    name: str = NAME
+
+
+def early_stopping_choice(run: Run) -> Choice | None:
+    """The checkpoint with the best official validation metric."""
+    values = run.columns.get(f"val_{run.val_metric}")
+    if not values:
+        return None
+    sign = -1.0 if run.val_metric_decreasing else 1.0
+    best = None
+    for j, v in enumerate(values):
+        if not math.isnan(v) and (best is None or sign * v > sign * values[best]):
+            best = j
+    return None if best is None else Choice(values[best], math.nan, run, best)
+
+
+def report_columns(dataset: str, runs: list[Run]) -> list[tuple[str, str]]:
+    metrics = OFFICIAL_METRICS.get(dataset) or list(dict.fromkeys([runs[0].val_metric, "acc_avg"]))
+    return [(split, m) for split in SPLITS for m in metrics
+            if any(f"{split}_{m}" in run.columns for run in runs)]
+
+
+def build_wilds_leaderboard(runs: list[Run], algorithms: list[str], datasets: list[str]) -> WildsLeaderboard:
+    by_config: dict[tuple, list[Choice]] = collections.defaultdict(list)
+    for run in runs:
+        choice = early_stopping_choice(run)
+        if choice is not None:
+            by_config[(run.dataset, run.algorithm, run.hparams_seed)].append(choice)
+    board = WildsLeaderboard(algorithms, {}, [])
+    for dataset in datasets:
+        dataset_runs = [r for r in runs if r.dataset == dataset]
+        if not dataset_runs:
+            continue
+        table = WildsTable(dataset, dataset_runs[0].val_metric, report_columns(dataset, dataset_runs), {}, {})
+        for algorithm in algorithms:
+            chosen = _best_hparams(by_config, dataset, algorithm)
+            table.cells[algorithm] = [None] * len(table.columns)
+            if chosen is None:
+                continue
+            table.selected[algorithm] = chosen[0].run.hparams_seed
+            for choice in chosen:
+                board.choices[(choice.run.trial_seed, dataset, algorithm, None)] = choice
+            for c, (split, metric) in enumerate(table.columns):
+                values = [ch.run.columns[f"{split}_{metric}"][ch.index] for ch in chosen
+                          if f"{split}_{metric}" in ch.run.columns]
+                scale = 100.0 if "acc" in metric.lower() else 1.0
+                table.cells[algorithm][c] = Spread(tuple(values), scale) if values else None
+        board.tables.append(table)
+    return board
+
+
+def _best_hparams(by_config, dataset: str, algorithm: str) -> list[Choice] | None:
+    """The replicates' choices of the hparams_seed with the best mean validation metric."""
+    best, best_value = None, None
+    for (d, a, seed), chosen in sorted(by_config.items(), key=lambda item: item[0][2]):
+        if (d, a) != (dataset, algorithm):
+            continue
+        sign = -1.0 if chosen[0].run.val_metric_decreasing else 1.0
+        value = sign * np_mean([c.val_acc for c in chosen])
+        if best_value is None or value > best_value:
+            best, best_value = sorted(chosen, key=lambda c: c.run.trial_seed), value
+    return best
