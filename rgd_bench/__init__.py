@@ -21,6 +21,7 @@ _EXPORTS = {
     "MissingDataError": "rgd_bench.errors",
     "Algorithm": "rgd_bench.algorithms.base",
     "MultipleDomainDataset": "rgd_bench.datasets.base",
+    "make_report": "rgd_bench.report",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

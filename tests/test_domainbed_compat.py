@@ -63,10 +63,10 @@ def test_report_domainbed_format_equals_collect_results_on_a_multi_algorithm_swe
     from rgd_bench.report.formats import renderer
     from rgd_bench.report.synthetic import synthetic_sweep
 
-    # Two DomainBed datasets, DomainBed algorithms given out of DomainBed's order, pairs of test
-    # envs for leave-one-domain-out: every selection method has work to do.
-    synthetic_sweep(str(tmp_path), datasets=[("PACS", 4), ("VLCS", 4)], algorithms=["IRM", "ERM", "GroupDRO"],
-                    n_hparams=3, n_trials=3, n_checkpoints=4)
+    # Two DomainBed datasets, DomainBed algorithms given out of DomainBed's order and two it does
+    # not know (listed in directory order), pairs of test envs for leave-one-domain-out.
+    synthetic_sweep(str(tmp_path), datasets=[("PACS", 4), ("VLCS", 4)],
+                    algorithms=["IRM", "RGD", "ERM", "ALSO", "GroupDRO"], n_hparams=3, n_trials=2, n_checkpoints=4)
     result = subprocess.run(
         [sys.executable, "-m", "domainbed.scripts.collect_results", "--input_dir", str(tmp_path)],
         capture_output=True, text=True, env=domainbed_env(), timeout=300)

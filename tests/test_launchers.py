@@ -88,7 +88,7 @@ class TestSubmititLocal(LauncherSuite):
                                   checkpoint_freq=1000))[0]
         # submitit's own timeout path: near the time limit the job gets Slurm's signal,
         # checkpoints, exits with the requeue code, and is started again.
-        executor = submitit.LocalExecutor(str(tmp_path / "logs"), max_num_timeout=6)
+        executor = submitit.LocalExecutor(str(tmp_path / "logs"), max_num_timeout=20)  # slack for a loaded machine
         executor.update_parameters(timeout_min=30 / 60, signal_delay_s=2)
         handle = executor.submit(make_task(), job.train_args, job.sweep_dir, 0)
         assert handle.result()[0] == Outcome.DONE

@@ -304,3 +304,20 @@ def test_out_dir_writes_every_format_without_torch(tmp_path):
     assert written == sorted(name for _, _, name in FORMATS.values())
     with open(tmp_path / "out" / "results.txt") as f:
         assert f.read().startswith("Total records: 80\n")  # 2 algorithms x 10 test-env sets x 2 trials x 2
+
+
+def test_the_example_reports_are_the_default_sweeps_leaderboard():
+    from rgd_bench.sweep.cli import DEFAULT_SWEEP
+    from rgd_bench.report.cli import DEFAULT_INPUT
+
+    assert os.path.normpath(DEFAULT_SWEEP["output_dir"]) == os.path.normpath(DEFAULT_INPUT)
+    reports = os.path.join(REPO_ROOT, "reports")
+    assert sorted(os.listdir(reports)) == sorted(name for _, _, name in FORMATS.values())
+    with open(os.path.join(reports, "leaderboard.md"), encoding="utf-8") as f:
+        markdown = f.read()
+    # 5 algorithms x 3 test environments x 3 hparams draws x 2 trials
+    assert f"from 90 runs in {DEFAULT_SWEEP['output_dir']}" in markdown
+    for algorithm in DEFAULT_SWEEP["algorithms"]:
+        assert f"| {algorithm} | " in markdown
+    with open(os.path.join(reports, "leaderboard.html"), encoding="utf-8") as f:
+        assert f.read().count("<svg") >= 3

@@ -33,7 +33,10 @@ class SweepProgress:
         self.busy += status == "busy"
         if self.bar is not None:
             self.bar.update(1)
-        self._show(force=self.finished == self.total)
+        # Periodic lines come when a job starts: between one job's end and the next one's
+        # start, "running" is briefly one short.
+        if self.bar is not None or self.finished == self.total:
+            self._show(force=True)
 
     @property
     def finished(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rgd_bench.report.build import Report
 from rgd_bench.report.formats.grid import Style, cell_text, value_text
 from rgd_bench.report.leaderboard import DOMAINBED_ALGORITHMS
+from rgd_bench.report.records import Run
 
 
 def _row(values: list[str], width: int) -> str:
@@ -15,17 +16,19 @@ def _row(values: list[str], width: int) -> str:
     return "  ".join(str(v).ljust(width)[:width] for v in values) + " "
 
 
-def domainbed_order(algorithms: list[str]) -> list[str]:
-    """DomainBed's row order: its ALGORITHMS list first, then the others."""
+def domainbed_order(algorithms: list[str], runs: list[Run]) -> list[str]:
+    """DomainBed's row order: its ALGORITHMS list first, then the others in the order the
+    run directories list them (DomainBed reads them in ``os.listdir`` order)."""
     known = [a for a in DOMAINBED_ALGORITHMS if a in algorithms]
-    return known + [a for a in algorithms if a not in known]
+    met = dict.fromkeys(run.algorithm for run in runs)
+    return known + [a for a in met if a in algorithms and a not in known]
 
 
 def render(report: Report) -> str:
     style = Style()
     lines = [f"Total records: {report.sweep.n_records}"]
     for board in report.boards:
-        algorithms = domainbed_order(board.algorithms)
+        algorithms = domainbed_order(board.algorithms, report.sweep.runs)
         for table in board.tables:
             lines += ["", f"-------- Dataset: {table.dataset}, model selection method: {board.method.name}",
                       _row(["Algorithm", *table.environments, "Avg"], 20)]
