@@ -7,7 +7,7 @@ the WILDS method.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from rgd_bench.report.leaderboard import Leaderboard, build_leaderboards, order_algorithms, order_datasets
 from rgd_bench.report.records import LoadedSweep, load_sweeps
@@ -24,8 +24,9 @@ class Report:
 
 
 def make_report(paths: Sequence[str], methods: list[type[SelectionMethod]], baseline: str | None = "ERM",
-                include_unfinished: bool = False, wilds: bool = True, workers: int = 1) -> Report:
-    sweep = load_sweeps(paths, include_unfinished, workers)
+                include_unfinished: bool = False, wilds: bool = True, workers: int = 1,
+                on_found: Callable[[int], None] | None = None) -> Report:
+    sweep = load_sweeps(paths, include_unfinished, workers, on_found)
     domainbed_runs = [run for run in sweep.runs if run.val_metric is None]
     wilds_runs = [run for run in sweep.runs if run.val_metric is not None]
     boards = build_leaderboards(domainbed_runs, methods, baseline) if domainbed_runs else []

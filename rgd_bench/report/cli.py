@@ -21,6 +21,7 @@ PROG = "python -m rgd_bench.report"
 # Where the bare ``python -m rgd_bench.sweep launch`` writes (its DEFAULT_SWEEP's output_dir).
 DEFAULT_INPUT = os.path.join("sweep_output", "default")
 LOAD_WORKERS = min(4, os.cpu_count() or 1)  # processes parsing results.jsonl files on big sweeps
+MANY_RUNS = 10_000  # about 2 s of reading on a 2-core machine
 SELECTION_ALIASES = {"iid": "training_domain", "training_domain_validation": "training_domain",
                      "loo": "leave_one_out", "lodo": "leave_one_out", "test_domain": "oracle"}
 
@@ -84,13 +85,21 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
+def announce_long_load(n_run_dirs: int) -> None:
+    """Say what is coming when reading will take more than a few seconds."""
+    if n_run_dirs >= MANY_RUNS:
+        print(f"{PROG}: reading {n_run_dirs} run directories with {LOAD_WORKERS} process(es) ...",
+              file=sys.stderr, flush=True)
+
+
 def load(args) -> Report:
     paths = args.sweep_dirs + args.input_dir or [DEFAULT_INPUT]
     check_inputs(paths)
     baseline = None if args.baseline.lower() == "none" else args.baseline
     started = time.perf_counter()
     methods, wilds = parse_selection(args.selection)
-    report = make_report(paths, methods, baseline, args.include_unfinished, wilds, workers=LOAD_WORKERS)
+    report = make_report(paths, methods, baseline, args.include_unfinished, wilds, workers=LOAD_WORKERS,
+                         on_found=announce_long_load)
     if not report.sweep.runs:
         found = report.sweep.n_run_dirs
         raise UsageError(f"no usable run in {', '.join(map(repr, paths))}: " + (

@@ -44,31 +44,37 @@ class Cell:
 
 
 @dataclass
-class DatasetTable:
-    dataset: str
-    environments: list[str]
-    cells: dict[str, list[Cell | None]]            # algorithm -> one cell per test env
-    comparisons: dict[str, PairedTest | None] = field(default_factory=dict)
+class _Table:
+    cells: dict[str, list[Cell | None]]            # algorithm -> one cell per column
+    comparisons: dict[str, PairedTest | None]      # algorithm -> test against the baseline
+
+    def _means(self, algorithm: str) -> list[float] | None:
+        """The row's cell means; None (X) when a cell has no result."""
+        means = [c.mean if c else None for c in self.cells[algorithm]]
+        return None if None in means or not means else means
 
     def average(self, algorithm: str) -> float | None:
-        """Mean of the environment means; None (X) when an environment has no result."""
-        means = [c.mean if c else None for c in self.cells[algorithm]]
-        return None if None in means or not means else _plain_mean(means)
-
-    def worst(self, algorithm: str) -> float | None:
-        means = [c.mean if c else None for c in self.cells[algorithm]]
-        return None if None in means or not means else min(means)
+        means = self._means(algorithm)
+        return None if means is None else _plain_mean(means)
 
 
 @dataclass
-class AveragesTable:
-    datasets: list[str]
-    cells: dict[str, list[Cell | None]]            # algorithm -> one cell per dataset
-    comparisons: dict[str, PairedTest | None] = field(default_factory=dict)
+class DatasetTable(_Table):
+    """Algorithms x test environments of one dataset."""
 
-    def average(self, algorithm: str) -> float | None:
-        means = [c.mean if c else None for c in self.cells[algorithm]]
-        return None if None in means or not means else _plain_mean(means)
+    dataset: str = ""
+    environments: list[str] = field(default_factory=list)
+
+    def worst(self, algorithm: str) -> float | None:
+        means = self._means(algorithm)
+        return None if means is None else min(means)
+
+
+@dataclass
+class AveragesTable(_Table):
+    """Algorithms x datasets."""
+
+    datasets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +132,7 @@ def _accs_by_trial_env(choices: dict[GroupKey, Choice], dataset: str, algorithm:
 
 
 def _dataset_table(dataset, environments, algorithms, choices, baseline) -> DatasetTable:
-    table = DatasetTable(dataset, environments, {})
+    table = DatasetTable({}, {}, dataset, environments)
     per_alg = {a: _accs_by_trial_env(choices, dataset, a) for a in algorithms}
     for algorithm in algorithms:
         by_env = collections.defaultdict(list)
@@ -140,7 +146,7 @@ def _dataset_table(dataset, environments, algorithms, choices, baseline) -> Data
 
 
 def _averages_table(datasets, algorithms, choices, baseline) -> AveragesTable:
-    table = AveragesTable(datasets, {})
+    table = AveragesTable({}, {}, datasets)
     pairs = {a: {} for a in algorithms}
     for algorithm in algorithms:
         row = []

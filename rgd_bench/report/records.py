@@ -22,7 +22,7 @@ import os
 import re
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 RESULTS_NAME = "results.jsonl"
 DONE_NAME = "done"
@@ -152,11 +152,15 @@ def find_run_dirs(path: str) -> list[str]:
         return [e.path for e in entries if e.is_dir()]
 
 
-def load_sweeps(paths: Iterable[str], include_unfinished: bool = False, workers: int = 1) -> LoadedSweep:
+def load_sweeps(paths: Iterable[str], include_unfinished: bool = False, workers: int = 1,
+                on_found: Callable[[int], None] | None = None) -> LoadedSweep:
     """Load the run directories under ``paths`` (sweep directories or run directories).
 
-    ``workers`` > 1 parses in that many forked processes when there are many runs."""
+    ``workers`` > 1 parses in that many forked processes when there are many runs;
+    ``on_found`` hears how many directories there are before they are read."""
     run_dirs = [run_dir for path in paths for run_dir in find_run_dirs(path)]
+    if on_found is not None:
+        on_found(len(run_dirs))
     sweep = LoadedSweep(runs=[], unfinished_included=include_unfinished)
     by_identity: dict[str, int] = {}
     for run in _load_runs(run_dirs, sweep, workers):
