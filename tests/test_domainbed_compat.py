@@ -73,3 +73,42 @@ def test_report_domainbed_format_equals_collect_results_on_a_multi_algorithm_swe
     assert result.returncode == 0, result.stderr
     ours = renderer("domainbed")(make_report([str(tmp_path)], list(SELECTION_METHODS.values())))
     assert ours == result.stdout
+
+
+def test_register_adds_our_algorithms_and_hparams_to_domainbeds_registries():
+    from domainbed import algorithms, hparams_registry
+
+    from rgd_bench.hparams import random_hparams
+    from rgd_bench.integrations.domainbed import register
+    from rgd_bench.registry import ALGORITHMS
+
+    register()
+    register()  # idempotent
+    assert algorithms.ALGORITHMS.count("RGD") == 1 and algorithms.get_algorithm_class("ALSO") is ALGORITHMS.get("ALSO")
+    defaults = hparams_registry.default_hparams("RGD", "Debug28")
+    assert defaults["rgd_clip"] == 1.0 and defaults["lr"] == hparams_registry.default_hparams("ERM", "Debug28")["lr"]
+    drawn = hparams_registry.random_hparams("RGD", "Debug28", 12345)
+    erm_drawn = hparams_registry.random_hparams("ERM", "Debug28", 12345)
+    assert {k: drawn[k] for k in erm_drawn} == erm_drawn  # DomainBed's own keys: DomainBed's draws
+    ours = random_hparams(ALGORITHMS.get("RGD").hparam_space(None), 12345)
+    assert drawn["rgd_clip"] == ours["rgd_clip"] != 1.0
+
+
+def test_domainbeds_sweep_runs_our_algorithms_and_collect_results_lists_them(tmp_path):
+    sweep = tmp_path / "sweep"
+    argv = [sys.executable, "-m", "rgd_bench.integrations.domainbed", "sweep", "launch", "--datasets", "Debug28",
+            "--algorithms", "ERM", "RGD", "ALSO", "--n_hparams", "1", "--n_trials", "1", "--single_test_envs",
+            "--steps", "6", "--hparams", '{"batch_size": 8}', "--data_dir", str(tmp_path / "data"),
+            "--output_dir", str(sweep), "--command_launcher", "local", "--skip_confirmation"]
+    result = subprocess.run(argv, capture_output=True, text=True, env=domainbed_env(), timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = [p for p in sweep.iterdir() if p.is_dir()]
+    assert len(runs) == 9 and all((p / "done").exists() for p in runs)
+    algorithms = {read_records(str(p))[-1]["args"]["algorithm"] for p in runs}
+    assert algorithms == {"ERM", "RGD", "ALSO"}
+    table = subprocess.run([sys.executable, "-m", "rgd_bench.integrations.domainbed", "collect_results",
+                            "--input_dir", str(sweep)], capture_output=True, text=True, env=domainbed_env(),
+                           timeout=300)
+    assert table.returncode == 0, table.stderr[-2000:]
+    rows = [line.split()[0] for line in table.stdout.splitlines() if line.split()[:1] in (["ERM"], ["RGD"], ["ALSO"])]
+    assert rows[:3] == ["ERM", "RGD", "ALSO"]  # DomainBed's own order: its ALGORITHMS, ours appended

@@ -1,0 +1,110 @@
+"""rgd_bench's algorithms inside a real DomainBed (a checkout on ``PYTHONPATH``).
+
+``register()`` adds them to ``domainbed.algorithms`` (module attribute and ``ALGORITHMS``)
+and their hyperparameters to ``domainbed.hparams_registry``: DomainBed's own keys (lr,
+batch_size, ...) keep DomainBed's defaults and random draws; each of ours is drawn as
+DomainBed's ``_hparam`` draws, from ``RandomState(seed_hash(random_seed, name))``.
+
+The command line runs DomainBed's own scripts with them registered:
+
+    python -m rgd_bench.integrations.domainbed train --algorithm RGD --dataset Debug28 ...
+    python -m rgd_bench.integrations.domainbed sweep launch --algorithms ERM RGD ALSO ...
+    python -m rgd_bench.integrations.domainbed collect_results --input_dir ...
+
+``sweep`` makes DomainBed's command launchers run this module's ``train`` instead of
+``domainbed.scripts.train``, so every job sees the registration.
+
+SGD_HWS is not registered yet: it samples training examples by their loss history, which
+needs example ids in DomainBed's training loop.
+"""
+from __future__ import annotations
+
+import runpy
+import shlex
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from rgd_bench.hparams import seed_hash
+
+ALGORITHM_NAMES = ("RGD", "ALSO")
+SCRIPTS = ("train", "sweep", "collect_results")
+PROG = "python -m rgd_bench.integrations.domainbed"
+
+
+def import_domainbed():
+    try:
+        import domainbed.algorithms
+        import domainbed.hparams_registry
+    except ImportError as error:
+        raise ImportError("DomainBed is not importable: clone facebookresearch/DomainBed and put it on "
+                          "PYTHONPATH (it is not on PyPI)") from error
+    return domainbed.algorithms, domainbed.hparams_registry
+
+
+def register(names: Sequence[str] = ALGORITHM_NAMES) -> None:
+    """Make ``names`` known to DomainBed's algorithms and hparams registries (idempotent)."""
+    from rgd_bench.registry import ALGORITHMS
+
+    algorithms, hparams_registry = import_domainbed()
+    classes = {name: ALGORITHMS.get(name) for name in names}
+    for name, cls in classes.items():
+        setattr(algorithms, name, cls)
+        if name not in algorithms.ALGORITHMS:
+            algorithms.ALGORITHMS.append(name)
+    original = getattr(hparams_registry._hparams, "rgd_bench_original", hparams_registry._hparams)
+
+    def _hparams(algorithm, dataset, random_seed):
+        if algorithm not in classes:
+            return original(algorithm, dataset, random_seed)
+        hparams = original("ERM", dataset, random_seed)  # DomainBed's shared keys, as for ERM
+        for name, hp in classes[algorithm].hparam_space(None).items():
+            if name not in hparams:
+                drawn = hp.sampler(np.random.RandomState(seed_hash(random_seed, name)))
+                hparams[name] = (hp.default, drawn.item() if isinstance(drawn, np.generic) else drawn)
+        return hparams
+
+    _hparams.rgd_bench_original = original
+    hparams_registry._hparams = _hparams
+
+
+DOMAINBED_TRAIN = "python -m domainbed.scripts.train"
+
+
+def _train_via_this_module() -> None:
+    """DomainBed's sweep jobs run ``python -m domainbed.scripts.train``, where our algorithms
+    are unknown: every command launcher gets the commands rewritten to run this module's
+    ``train`` (the launchers live in an imported module; the sweep script runs fresh)."""
+    from domainbed import command_launchers
+
+    ours = f"{shlex.quote(sys.executable)} -m rgd_bench.integrations.domainbed train"
+    for name, launcher in list(command_launchers.REGISTRY.items()):
+        launcher = getattr(launcher, "rgd_bench_original", launcher)
+
+        def launch(commands, launcher=launcher):
+            return launcher([c.replace(DOMAINBED_TRAIN, ours, 1) for c in commands])
+
+        launch.rgd_bench_original = launcher
+        command_launchers.REGISTRY[name] = launch
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SCRIPTS:
+        print(f"{PROG}: error: the first argument must be one of {', '.join(SCRIPTS)}; then DomainBed's own "
+              "arguments for that script", file=sys.stderr)
+        sys.exit(2)
+    try:
+        register()
+    except ImportError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    if argv[0] == "sweep":
+        _train_via_this_module()
+    sys.argv = [f"domainbed.scripts.{argv[0]}", *argv[1:]]
+    runpy.run_module(f"domainbed.scripts.{argv[0]}", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
