@@ -112,3 +112,18 @@ def test_domainbeds_sweep_runs_our_algorithms_and_collect_results_lists_them(tmp
     assert table.returncode == 0, table.stderr[-2000:]
     rows = [line.split()[0] for line in table.stdout.splitlines() if line.split()[:1] in (["ERM"], ["RGD"], ["ALSO"])]
     assert rows[:3] == ["ERM", "RGD", "ALSO"]  # DomainBed's own order: its ALGORITHMS, ours appended
+
+
+def test_sgd_hws_trains_in_domainbeds_loop_with_its_own_sampling(tmp_path):
+    import torch
+
+    out = tmp_path / "hws"
+    argv = [sys.executable, "-m", "rgd_bench.integrations.domainbed", "train", "--algorithm", "SGD_HWS",
+            "--dataset", "Debug28", "--steps", "11", "--checkpoint_freq", "5", "--hparams", '{"batch_size": 8}',
+            "--data_dir", str(tmp_path / "data"), "--output_dir", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True, env=domainbed_env(), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r["step"] for r in read_records(str(out))] == [0, 5, 10]
+    history = torch.load(out / "model.pkl", weights_only=False)["model_dict"]["loss_history"]
+    assert len(history) == 26  # Debug28: 2 training environments x 13 in-split examples
+    assert bool((history < 10.0).all())  # every example trained on, its loss recorded

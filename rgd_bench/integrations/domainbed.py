@@ -14,8 +14,8 @@ The command line runs DomainBed's own scripts with them registered:
 ``sweep`` makes DomainBed's command launchers run this module's ``train`` instead of
 ``domainbed.scripts.train``, so every job sees the registration.
 
-SGD_HWS is not registered yet: it samples training examples by their loss history, which
-needs example ids in DomainBed's training loop.
+SGD_HWS chooses its training examples from their loss history: for its runs, ``train``
+replaces DomainBed's training loaders by the hardness-weighted ones of ``domainbed_hws``.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from rgd_bench.hparams import seed_hash
 
-ALGORITHM_NAMES = ("RGD", "ALSO")
+ALGORITHM_NAMES = ("RGD", "SGD_HWS", "ALSO")
 SCRIPTS = ("train", "sweep", "collect_results")
 PROG = "python -m rgd_bench.integrations.domainbed"
 
@@ -47,8 +47,11 @@ def register(names: Sequence[str] = ALGORITHM_NAMES) -> None:
     """Make ``names`` known to DomainBed's algorithms and hparams registries (idempotent)."""
     from rgd_bench.registry import ALGORITHMS
 
+    from rgd_bench.integrations.domainbed_hws import DomainBedSGD_HWS
+
     algorithms, hparams_registry = import_domainbed()
-    classes = {name: ALGORITHMS.get(name) for name in names}
+    # SGD_HWS takes DomainBed's (x, y) minibatches and gets the example ids from its loaders.
+    classes = {name: DomainBedSGD_HWS if name == "SGD_HWS" else ALGORITHMS.get(name) for name in names}
     for name, cls in classes.items():
         setattr(algorithms, name, cls)
         if name not in algorithms.ALGORITHMS:
@@ -89,6 +92,16 @@ def _train_via_this_module() -> None:
         command_launchers.REGISTRY[name] = launch
 
 
+def _flag(argv: list[str], name: str) -> str | None:
+    """The value of ``name`` in ``argv`` (``--name value`` or ``--name=value``)."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SCRIPTS:
@@ -102,6 +115,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     if argv[0] == "sweep":
         _train_via_this_module()
+    if argv[0] == "train" and _flag(argv, "--algorithm") == "SGD_HWS":
+        if _flag(argv, "--task") == "domain_adaptation":
+            print(f"{PROG}: error: --task domain_adaptation is not supported with SGD_HWS; use "
+                  "domain_generalization", file=sys.stderr)
+            sys.exit(2)
+        from domainbed.lib import fast_data_loader
+
+        from rgd_bench.integrations.domainbed_hws import install
+        install(fast_data_loader)
     sys.argv = [f"domainbed.scripts.{argv[0]}", *argv[1:]]
     runpy.run_module(f"domainbed.scripts.{argv[0]}", run_name="__main__", alter_sys=True)
 
