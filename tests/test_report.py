@@ -201,6 +201,17 @@ def test_a_run_with_only_garbage_is_counted_not_fatal(tmp_path):
     assert len(sweep.runs) == 1 and sweep.malformed_lines.count == 3 and sweep.empty.count == 1
 
 
+def test_a_malformed_first_line_loses_only_itself(tmp_path):
+    run_dir = write_run(tmp_path, "r", test_envs=[0], accs=[{"env0_in_acc": 0.25}, {"env0_in_acc": 0.75}])
+    path = os.path.join(run_dir, "results.jsonl")
+    lines = open(path).read().splitlines()
+    with open(path, "w") as f:  # whole-looking JSON, but not a record (no args)
+        f.write('{"step": 0}\n' + "\n".join(lines[1:]) + "\n")
+    sweep = load_sweeps([str(tmp_path)])
+    assert sweep.malformed_lines.count == 1 and sweep.empty.count == 0
+    assert list(sweep.runs[0].columns["env0_in_acc"]) == [0.75]
+
+
 def test_lines_of_other_shapes_fall_back_to_full_parsing(tmp_path):
     run_dir = write_run(tmp_path, "r", test_envs=[0], accs=[{"env0_in_acc": 0.25}, {"env0_in_acc": 0.75}])
     path = os.path.join(run_dir, "results.jsonl")

@@ -229,17 +229,15 @@ def _load_run(run_dir: str, sweep: LoadedSweep) -> Run | None:
         return None
     sweep.n_run_dirs += 1
     n_lines = text.count("\n")
-    if _all_lines_look_whole(text, n_lines):
-        first_end = text.index("\n")
-        first = _check_line(text[:first_end], parse=True)
-        good_text = text if first else None
-    else:
+    first = _check_line(text[:text.index("\n")], parse=True) if _all_lines_look_whole(text, n_lines) else None
+    good_text = text
+    if not first:  # something is off: read line by line, counting malformed lines
         good_text, first = _good_lines(text, results_path, sweep)
     done = os.path.exists(os.path.join(run_dir, DONE_NAME))
     if not first:
         sweep.empty.add(run_dir)
         return None
-    columns = _metric_columns(good_text, first, good_text.count("\n") if good_text is not text else n_lines)
+    columns = _metric_columns(good_text, first, n_lines if good_text is text else good_text.count("\n"))
     if columns is None:  # lines of different shapes: parse each one whole
         columns = _columns_from_records([json.loads(line) for line in good_text.splitlines()])
     last_line = good_text[good_text.rstrip("\n").rfind("\n") + 1:]
