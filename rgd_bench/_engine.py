@@ -16,14 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rgd_bench._batches import TrainingStream, eval_batches, in_memory_tensors
 from rgd_bench._checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, capture_rng_states, load_checkpoint,
                                    restore_rng_states, save_atomically)
 from rgd_bench._progress import StepProgress
 from rgd_bench._runlock import RunLock
-from rgd_bench.datasets.base import balanced_class_weights, split_dataset
 from rgd_bench.errors import UsageError
-from rgd_bench.hparams import seed_hash
+from rgd_bench.protocols import make_protocol
 from rgd_bench.train import RunPlan
 
 RESULTS_NAME = "results.jsonl"
@@ -43,14 +41,6 @@ class RunSummary:
     eval_s: float = 0.0
     exit_code: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class _Split:
-    name: str
-    data: Any
-    tensors: tuple[torch.Tensor, torch.Tensor] | None
-    weights: torch.Tensor | None
 
 
 class _Tee:
@@ -129,47 +119,6 @@ def _print_header(plan: RunPlan) -> None:
         print(f"\t{k}: {v}")
 
 
-def accuracy(algorithm, batches, device: str) -> float:
-    """Share of correct predictions (a single logit is read as a binary score, as DomainBed)."""
-    correct = total = 0
-    algorithm.eval()
-    with torch.no_grad():
-        for x, y in batches:
-            x, y = x.to(device), y.to(device)
-            p = algorithm.predict(x)
-            if p.size(1) == 1:
-                correct += p.gt(0).eq(y.view(-1, 1)).sum().item()
-            else:
-                correct += p.argmax(1).eq(y).sum().item()
-            total += len(x)
-    algorithm.train()
-    return correct / total
-
-
-def _make_splits(plan: RunPlan, dataset) -> tuple[list[_Split], list[_Split]]:
-    """Every environment into ``out`` (holdout_fraction) and ``in``, seeded by
-    ``seed_hash(trial_seed, env_i)`` as DomainBed."""
-    args = plan.args
-    in_splits, out_splits = [], []
-    for env_i, env in enumerate(dataset):
-        out, in_ = split_dataset(env, int(len(env) * args.holdout_fraction), seed_hash(args.trial_seed, env_i))
-        for name, data, target in ((f"env{env_i}_in", in_, in_splits), (f"env{env_i}_out", out, out_splits)):
-            weights = balanced_class_weights(data) if plan.hparams["class_balanced"] else None
-            target.append(_Split(name, data, in_memory_tensors(data), weights))
-    return in_splits, out_splits
-
-
-def _check_batch_size(plan: RunPlan, dataset, in_splits: list[_Split]) -> None:
-    batch_size = plan.hparams["batch_size"]
-    for env_i, split in enumerate(in_splits):
-        if env_i not in plan.args.test_envs and len(split.data) < batch_size:
-            raise UsageError(
-                f"batch_size {batch_size} is larger than the training split of environment {env_i} "
-                f"({dataset.ENVIRONMENTS[env_i]}) of {plan.args.dataset}, which has {len(split.data)} "
-                f"examples; use a batch_size of at most {len(split.data)} or a smaller --holdout_fraction."
-            )
-
-
 def _check_same_run(plan: RunPlan, output_dir: str, stored_args: dict[str, Any] | None) -> None:
     if stored_args is not None and stored_args != plan.recorded_args:
         differing = sorted(k for k in set(stored_args) | set(plan.recorded_args)
@@ -214,12 +163,9 @@ def run(plan: RunPlan) -> RunSummary:
         return RunSummary(output_dir, "already_done")
 
     _seed_everything(args.seed)
-    dataset = plan.dataset_cls(args.data_dir, args.test_envs, hparams)
-    in_splits, out_splits = _make_splits(plan, dataset)
-    _check_batch_size(plan, dataset, in_splits)
-    num_domains = len(dataset) - len(args.test_envs)
-    algorithm = plan.algorithm_cls(dataset.input_shape, dataset.num_classes, num_domains, hparams)
-    algorithm.bind_training_examples([len(s.data) for i, s in enumerate(in_splits) if i not in args.test_envs])
+    protocol = make_protocol(plan)
+    algorithm = plan.algorithm_cls(protocol.input_shape, protocol.num_classes, protocol.num_domains, hparams)
+    protocol.prepare(algorithm)
     algorithm.to(device)
 
     os.makedirs(output_dir, exist_ok=True)
@@ -229,45 +175,46 @@ def run(plan: RunPlan) -> RunSummary:
             return RunSummary(output_dir, "already_done")
         checkpoint = _load_resumable(plan, output_dir)
         with _logs_to(output_dir):
-            return _Loop(plan, dataset, algorithm, in_splits, out_splits, checkpoint, started).run()
+            return _Loop(plan, protocol, algorithm, checkpoint, started).run()
 
 
 class _Loop:
-    def __init__(self, plan, dataset, algorithm, in_splits, out_splits, checkpoint, started):
+    def __init__(self, plan, protocol, algorithm, checkpoint, started):
         self.plan, self.args, self.hparams, self.device = plan, plan.args, plan.hparams, plan.device
-        self.dataset, self.algorithm = dataset, algorithm
-        self.in_splits, self.out_splits = in_splits, out_splits
+        self.protocol, self.algorithm = protocol, algorithm
         self.started = started
         self.output_dir = self.args.output_dir
         self.results_path = os.path.join(self.output_dir, RESULTS_NAME)
         self.checkpoint_path = os.path.join(self.output_dir, CHECKPOINT_NAME)
-        self.n_steps = self.args.steps or dataset.N_STEPS
-        self.checkpoint_freq = self.args.checkpoint_freq or dataset.CHECKPOINT_FREQ
-        self.num_workers = dataset.N_WORKERS if self.args.num_workers is None else self.args.num_workers
-        self.steps_per_epoch = min(len(s.data) / self.hparams["batch_size"] for s in in_splits)
+        self.n_steps = self.args.steps or protocol.n_steps
+        self.checkpoint_freq = self.args.checkpoint_freq or protocol.checkpoint_freq
         self.summary = RunSummary(self.output_dir, "done")
         self.start_step = self._restore(checkpoint)
         self.summary.start_step = self.start_step
 
+    def _logs(self) -> list[str]:
+        """The append-only logs, cut back to a checkpoint's sizes on resume."""
+        return [self.results_path] + [os.path.join(self.output_dir, n) for n in self.protocol.log_names]
+
     def _restore(self, checkpoint) -> int:
         _print_header(self.plan)
         if checkpoint is None:
-            if os.path.exists(self.results_path):  # records without a checkpoint: start over
-                open(self.results_path, "w").close()
+            for path in self._logs():  # records without a checkpoint: start over
+                if os.path.exists(path):
+                    open(path, "w").close()
             return 0
         self.algorithm.load_training_state(checkpoint["algorithm"])
         restore_rng_states(checkpoint["rng"])
-        with open(self.results_path, "r+b") as f:  # drop records written after the checkpoint
-            f.truncate(checkpoint["results_size"])
+        sizes = {RESULTS_NAME: checkpoint["results_size"], **checkpoint.get("log_sizes", {})}
+        for path in self._logs():  # drop what was written after the checkpoint
+            if os.path.exists(path):
+                with open(path, "r+b") as f:
+                    f.truncate(sizes.get(os.path.basename(path), 0))
         print(f"Resuming from the checkpoint at step {checkpoint['next_step']}.")
         return checkpoint["next_step"]
 
     def run(self) -> RunSummary:
-        stream = TrainingStream(
-            self.algorithm,
-            [(split.data, split.tensors, split.weights, seed_hash(self.args.seed, env_i))
-             for env_i, split in enumerate(self.in_splits) if env_i not in self.args.test_envs],
-            self.hparams["batch_size"], self.args.seed, self.start_step, self.num_workers)
+        stream = self.protocol.stream(self.algorithm, self.start_step)
         progress = StepProgress(self.n_steps, self.start_step,
                                 f"{self.args.algorithm} on {self.args.dataset}")
         checkpoint_vals = collections.defaultdict(list)
@@ -299,22 +246,16 @@ class _Loop:
         self._finish()
         return self.summary
 
-    def _evaluate(self, step: int) -> dict[str, float]:
-        started = time.perf_counter()
-        accs = {}
-        for split in self.in_splits + self.out_splits:
-            batches = eval_batches(split.data, split.tensors, self.args.eval_batch_size,
-                                   seed_hash(self.args.seed, split.name), step, self.num_workers)
-            accs[f"{split.name}_acc"] = accuracy(self.algorithm, batches, self.device)
-        self.summary.eval_s += time.perf_counter() - started
-        return accs
-
     def _record(self, step: int, checkpoint_vals, extra: dict[str, Any] | None = None) -> None:
-        results: dict[str, Any] = {"step": step, "epoch": step / self.steps_per_epoch}
+        epoch = step / self.protocol.steps_per_epoch
+        results: dict[str, Any] = {"step": step, "epoch": epoch}
         for key, val in checkpoint_vals.items():
             results[key] = float(np.mean(val))
-        results.update(self._evaluate(step))
+        started = time.perf_counter()
+        results.update(self.protocol.evaluate(self.algorithm, step, self.device, epoch))
+        self.summary.eval_s += time.perf_counter() - started
         results["mem_gb"] = _peak_memory_gb(self.device)
+        results.update(self.protocol.record_constants)
         results.update(extra or {})
         keys = sorted(results)
         if keys != self.last_keys:
@@ -334,6 +275,7 @@ class _Loop:
             "algorithm": self.algorithm.training_state(),
             "rng": capture_rng_states(),
             "results_size": os.path.getsize(self.results_path),
+            "log_sizes": {os.path.basename(p): os.path.getsize(p) for p in self._logs()[1:] if os.path.exists(p)},
         }, self.checkpoint_path)
 
     def _diverge(self, step: int, bad: dict[str, float], checkpoint_vals) -> None:
@@ -346,9 +288,9 @@ class _Loop:
     def _save_model(self, filename: str) -> None:
         save_atomically({
             "args": self.plan.recorded_args,
-            "model_input_shape": self.dataset.input_shape,
-            "model_num_classes": self.dataset.num_classes,
-            "model_num_domains": len(self.dataset) - len(self.args.test_envs),
+            "model_input_shape": self.protocol.input_shape,
+            "model_num_classes": self.protocol.num_classes,
+            "model_num_domains": self.protocol.num_domains,
             "model_hparams": self.hparams,
             "model_dict": self.algorithm.state_dict(),
         }, os.path.join(self.output_dir, filename))
