@@ -11,7 +11,7 @@ datasets (image folders) go through a ``DataLoader`` with workers.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
@@ -41,6 +41,20 @@ def step_indices(n: int, batch_size: int, seed: int, step: int,
     return torch.multinomial(weights, batch_size, replacement=True, generator=generator)
 
 
+def epoch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """The indices of one step's batch when every epoch is a fresh shuffle (WILDS's
+    ``shuffle=True`` loader): step ``s`` takes positions ``s*b .. s*b+b-1`` of the
+    concatenated permutations, epoch ``e``'s seeded by ``seed_hash(seed, "epoch", e)``."""
+    positions = torch.arange(step * batch_size, (step + 1) * batch_size)
+    epochs = positions // n
+    indices = torch.empty(batch_size, dtype=torch.long)
+    for epoch in epochs.unique().tolist():
+        generator = torch.Generator().manual_seed(seed_hash(seed, "epoch", epoch))
+        in_epoch = epochs == epoch
+        indices[in_epoch] = torch.randperm(n, generator=generator)[positions[in_epoch] % n]
+    return indices
+
+
 class SeededItems(Dataset):
     """Wraps a dataset so each item's random transform is seeded by (seed, step, position)."""
 
@@ -61,34 +75,36 @@ class SeededItems(Dataset):
 class _StepKeys:
     """Batch sampler: for each step from ``start``, the (step, position, index) keys."""
 
-    def __init__(self, n, batch_size, seed, weights, start):
-        self.n, self.batch_size, self.seed, self.weights, self.start = n, batch_size, seed, weights, start
+    def __init__(self, indices_of, start):
+        self.indices_of, self.start = indices_of, start
 
     def __iter__(self):
         step = self.start
         while True:
-            indices = step_indices(self.n, self.batch_size, self.seed, step, self.weights).tolist()
+            indices = self.indices_of(step).tolist()
             yield [(step, position, index) for position, index in enumerate(indices)]
             step += 1
 
 
 class TrainBatches:
-    """An endless stream of minibatches of one training environment, from ``start_step``."""
+    """An endless stream of minibatches of one training environment, from ``start_step``.
+
+    ``indices_of(step)`` chooses each step's indices; by default ``step_indices`` (with
+    ``weights`` if given)."""
 
     def __init__(self, split: Dataset, tensors: tuple[torch.Tensor, torch.Tensor] | None,
                  batch_size: int, seed: int, start_step: int,
-                 weights: torch.Tensor | None = None, num_workers: int = 0):
-        self.batch_size = batch_size
-        self.seed = seed
-        self.weights = weights
+                 weights: torch.Tensor | None = None, num_workers: int = 0,
+                 indices_of: Callable[[int], torch.Tensor] | None = None):
+        n = len(split)
+        self.indices_of = indices_of or (lambda step: step_indices(n, batch_size, seed, step, weights))
         self.step = start_step
         self.tensors = tensors
-        self.n = len(split)
         self._loader_iter: Iterator | None = None
         if self.tensors is None:
             self._loader_iter = iter(DataLoader(
                 SeededItems(split, seed),
-                batch_sampler=_StepKeys(self.n, batch_size, seed, weights, start_step),
+                batch_sampler=_StepKeys(self.indices_of, start_step),
                 num_workers=num_workers,
                 persistent_workers=num_workers > 0,
             ))
@@ -98,7 +114,7 @@ class TrainBatches:
         if self._loader_iter is not None:
             batch = tuple(next(self._loader_iter))
         else:
-            indices = step_indices(self.n, self.batch_size, self.seed, self.step, self.weights)
+            indices = self.indices_of(self.step)
             batch = (self.tensors[0][indices], self.tensors[1][indices], indices)
         self.step += 1
         return batch

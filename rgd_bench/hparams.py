@@ -7,7 +7,7 @@ never changes the draws of the others (DomainBed's ``_hparam``).
 
 The space of a run is the union, in this order (later entries override earlier ones):
 the shared space of the dataset's size profile, the dataset's own space, the
-algorithm's space.
+algorithm's space, then the names a dataset lists in ``HPARAMS_OVER_ALGORITHM``.
 """
 from __future__ import annotations
 
@@ -117,6 +117,9 @@ def build_space(algorithm_cls: type, dataset_cls: type) -> dict[str, HParam]:
     space = shared_space(dataset_cls.HPARAM_PROFILE)
     space.update(dataset_cls.hparam_space())
     space.update(algorithm_cls.hparam_space(dataset_cls))
+    dataset_space = dataset_cls.hparam_space()
+    for name in getattr(dataset_cls, "HPARAMS_OVER_ALGORITHM", ()):  # e.g. WILDS's fixed optimizers
+        space[name] = dataset_space[name]
     return space
 
 

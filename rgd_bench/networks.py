@@ -122,16 +122,17 @@ class ResNet(nn.Module):
 
 
 def Featurizer(input_shape: Sequence[int], hparams: dict[str, Any]) -> nn.Module:
-    """Pick the featurizer for an input shape, as DomainBed does."""
+    """Pick the featurizer for an input shape, as DomainBed does; any image of at least
+    64x64 (WILDS's 96x96 to 448x448) gets the ResNet too."""
     input_shape = tuple(input_shape)
     if len(input_shape) == 1:
         return MLP(input_shape[0], hparams["mlp_width"], hparams)
     if input_shape[1:3] == (28, 28):
         return MNIST_CNN(input_shape)
-    if input_shape[1:3] == (224, 224):
+    if len(input_shape) == 3 and min(input_shape[1:]) >= 64:
         return ResNet(input_shape, hparams)
     raise ValueError(
-        f"No featurizer for input shape {input_shape}; supported: (d,), (c, 28, 28), (c, 224, 224)."
+        f"No featurizer for input shape {input_shape}; supported: (d,), (c, 28, 28), (c, H, W) with H, W >= 64."
     )
 
 

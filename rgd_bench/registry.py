@@ -31,6 +31,7 @@ class Registry(Generic[T]):
         # Imported on first lookup, so that ``import rgd_bench`` stays light (no torch).
         self.builtin_module = builtin_module
         self._items: dict[str, T] = {}
+        self._explanations: dict[str, str] = {}
         self._plugins_loaded = False
         self.plugin_errors: dict[str, str] = {}
 
@@ -51,6 +52,10 @@ class Registry(Generic[T]):
             )
         self._items[name] = obj
 
+    def explain(self, name: str, message: str) -> None:
+        """Say why ``name``, a known name that is not registered, cannot be used."""
+        self._explanations[name] = message
+
     def get(self, name: str) -> T:
         self.load_plugins()
         try:
@@ -59,6 +64,8 @@ class Registry(Generic[T]):
             raise KeyError(self.unknown_name_message(name)) from None
 
     def unknown_name_message(self, name: str) -> str:
+        if name in self._explanations:
+            return self._explanations[name]
         valid = self.names()
         close = difflib.get_close_matches(name, valid, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""

@@ -20,6 +20,10 @@ from rgd_bench.registry import ALGORITHMS, DATASETS
 # Flags that change where or how fast a run executes, never its results: they are left
 # out of the recorded ``args`` (and so out of a sweep's job identity).
 EXECUTION_FLAGS = ("device", "num_workers", "eval_batch_size")
+# Flags of one protocol only: the other protocol's runs neither take nor record them.
+DOMAINBED_FLAGS = ("test_envs", "holdout_fraction")
+WILDS_FLAGS = ("groupby_fields", "uniform_over_groups")
+DOMAINBED_DEFAULTS = {"test_envs": [0], "holdout_fraction": 0.2}
 
 
 def build_parser() -> ArgumentParser:
@@ -36,9 +40,17 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="number of steps (default: per dataset)")
     parser.add_argument("--checkpoint_freq", type=int, default=None,
                         help="evaluate, record and checkpoint every N steps (default: per dataset)")
-    parser.add_argument("--test_envs", type=int, nargs="+", default=[0])
+    parser.add_argument("--test_envs", type=int, nargs="+", default=None,
+                        help="DomainBed datasets: held-out environments (default: 0)")
     parser.add_argument("--output_dir", type=str, default="train_output")
-    parser.add_argument("--holdout_fraction", type=float, default=0.2)
+    parser.add_argument("--holdout_fraction", type=float, default=None,
+                        help="DomainBed datasets: share of each environment held out (default: 0.2)")
+    parser.add_argument("--groupby_fields", type=str, nargs="+", default=None,
+                        help="WILDS datasets: metadata fields whose combinations are the groups "
+                             "(default: the dataset's, as in WILDS's configs)")
+    parser.add_argument("--uniform_over_groups", choices=("true", "false"), default=None,
+                        help="WILDS datasets: draw batches uniformly over groups (default: the "
+                             "algorithm's; true for GroupDRO, as WILDS)")
     parser.add_argument("--skip_model_save", action="store_true", help="do not write model.pkl")
     parser.add_argument("--save_model_every_checkpoint", action="store_true")
     parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
@@ -60,7 +72,12 @@ class RunPlan:
 
     @property
     def recorded_args(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self.args).items() if k not in EXECUTION_FLAGS}
+        other_protocol = DOMAINBED_FLAGS if self.is_wilds else WILDS_FLAGS
+        return {k: v for k, v in vars(self.args).items() if k not in EXECUTION_FLAGS + other_protocol}
+
+    @property
+    def is_wilds(self) -> bool:
+        return getattr(self.dataset_cls, "PROTOCOL", "domainbed") == "wilds"
 
 
 def _check_test_envs(test_envs: Sequence[int], dataset_cls: type) -> None:
@@ -76,6 +93,20 @@ def _check_test_envs(test_envs: Sequence[int], dataset_cls: type) -> None:
                          f"for {dataset_cls.__name__}; at most {n - 1} of {allowed} may be test envs.")
 
 
+def _check_protocol_flags(args: argparse.Namespace, dataset_cls: type) -> None:
+    """Refuse the other protocol's flags; fill DomainBed's defaults for DomainBed datasets."""
+    wilds = getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds"
+    for flag in WILDS_FLAGS if not wilds else DOMAINBED_FLAGS:
+        if getattr(args, flag) is not None:
+            kind, allowed = ("a WILDS", "DomainBed datasets") if wilds else ("a DomainBed", "WILDS datasets")
+            raise UsageError(f"--{flag} does not apply to {args.dataset}, {kind} dataset; it is for {allowed} only.")
+    if not wilds:
+        for flag, default in DOMAINBED_DEFAULTS.items():
+            if getattr(args, flag) is None:
+                setattr(args, flag, list(default) if isinstance(default, list) else default)
+        _check_test_envs(args.test_envs, dataset_cls)
+
+
 def _check_positive(args: argparse.Namespace) -> None:
     for flag in ("steps", "checkpoint_freq", "eval_batch_size"):
         value = getattr(args, flag)
@@ -83,7 +114,7 @@ def _check_positive(args: argparse.Namespace) -> None:
             raise UsageError(f"--{flag} must be a positive integer. Got {value} instead.")
     if args.num_workers is not None and args.num_workers < 0:
         raise UsageError(f"--num_workers must be 0 or more. Got {args.num_workers} instead.")
-    if not 0.0 <= args.holdout_fraction < 1.0:
+    if args.holdout_fraction is not None and not 0.0 <= args.holdout_fraction < 1.0:
         raise UsageError(f"--holdout_fraction must be in [0, 1). Got {args.holdout_fraction} instead.")
 
 
@@ -118,7 +149,7 @@ def plan_run(argv: Sequence[str] | None = None) -> RunPlan:
     args = build_parser().parse_args(argv)
     dataset_cls = lookup(DATASETS, args.dataset)
     algorithm_cls = lookup(ALGORITHMS, args.algorithm)
-    _check_test_envs(args.test_envs, dataset_cls)
+    _check_protocol_flags(args, dataset_cls)
     _check_positive(args)
     try:
         hparams = resolve_hparams(algorithm_cls, dataset_cls, args.hparams_seed, args.trial_seed,

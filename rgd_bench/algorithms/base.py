@@ -28,6 +28,9 @@ class Algorithm(nn.Module):
     # True: the engine asks ``sample_examples`` which examples to train on at each step
     # instead of drawing one uniform minibatch per training environment.
     SAMPLES_EXAMPLES = False
+    # Under WILDS's protocol: draw training batches uniformly over groups (WILDS's
+    # ``uniform_over_groups``), as WILDS does for its group DRO.
+    UNIFORM_OVER_GROUPS = False
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, num_domains: int,
                  hparams: dict[str, Any]):
@@ -36,6 +39,10 @@ class Algorithm(nn.Module):
         self.num_classes = num_classes
         self.num_domains = num_domains
         self.hparams = hparams
+        # Set by WILDS's protocol: each minibatch is one group of a single batch, which
+        # WILDS's algorithms pass through the network in one forward (DomainBed's pass
+        # each training environment's minibatch separately).
+        self.forward_groups_together = False
 
     @classmethod
     def hparam_space(cls, dataset_cls: type) -> dict[str, HParam]:

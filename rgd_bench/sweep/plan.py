@@ -66,7 +66,8 @@ class Job:
 
     def describe(self) -> str:
         a = self.train_args
-        return (f"{a['dataset']} {a['algorithm']} test_envs={a['test_envs']} "
+        where = f"test_envs={a['test_envs']} " if a.get("test_envs") is not None else ""
+        return (f"{a['dataset']} {a['algorithm']} {where}"
                 f"hparams_seed={a['hparams_seed']} trial_seed={a['trial_seed']}")
 
 
@@ -113,8 +114,12 @@ def plan_jobs(spec: SweepSpec) -> list[Job]:
     jobs = []
     for trial_seed in range(spec.n_trials):
         for dataset in spec.datasets:
-            n_envs = len(DATASETS.get(dataset).ENVIRONMENTS)
-            if spec.single_test_envs or n_envs < 3:
+            dataset_cls = DATASETS.get(dataset)
+            wilds = getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds"
+            n_envs = len(dataset_cls.ENVIRONMENTS)
+            if wilds:  # WILDS's splits are fixed: one job per (algorithm, hparams, trial)
+                test_env_sets = [None]
+            elif spec.single_test_envs or n_envs < 3:
                 test_env_sets = [[i] for i in range(n_envs)]
             else:
                 test_env_sets = list(all_test_env_combinations(n_envs))
@@ -123,8 +128,8 @@ def plan_jobs(spec: SweepSpec) -> list[Job]:
                     for hparams_seed in range(spec.n_hparams_from, spec.n_hparams):
                         args = {
                             "dataset": dataset, "algorithm": algorithm, "test_envs": test_envs,
-                            "holdout_fraction": spec.holdout_fraction, "hparams_seed": hparams_seed,
-                            "data_dir": spec.data_dir, "trial_seed": trial_seed,
+                            "holdout_fraction": None if wilds else spec.holdout_fraction,
+                            "hparams_seed": hparams_seed, "data_dir": spec.data_dir, "trial_seed": trial_seed,
                             "seed": seed_hash(dataset, algorithm, test_envs, hparams_seed, trial_seed),
                         }
                         for key in ("steps", "checkpoint_freq", "hparams"):

@@ -1,0 +1,170 @@
+"""WILDS's protocol (``examples/run_expt.py`` of WILDS 2.0.0) in rgd_bench's engine.
+
+* Train on the ``train`` split.  Each step draws one batch of ``batch_size`` examples:
+  every epoch a fresh shuffle (WILDS's standard loader), or, for algorithms with
+  ``UNIFORM_OVER_GROUPS`` (GroupDRO) or ``--uniform_over_groups true``, with replacement
+  and weights ``1 / size of the example's group`` (WILDS's ``uniform_over_groups``).
+* Groups come from a ``CombinatorialGrouper`` over ``--groupby_fields`` (the dataset's
+  WILDS default otherwise).  The batch reaches the algorithm as one minibatch per group,
+  in group order (empty ones included), so each algorithm's "domains" are WILDS's groups;
+  example ids number the training examples group after group.
+* At each checkpoint every other split (``val``, ``test``, ``id_val``, ``id_test``, ...)
+  is predicted and scored by the dataset's own ``eval()``.  Records carry the results as
+  ``{split}_{metric}``, with ``val_metric`` for the report's early stopping; each split's
+  results are also appended to ``{split}_eval.csv`` as WILDS logs them.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from typing import Any
+
+import torch
+from torch.utils.data import default_collate
+
+from rgd_bench._batches import SeededItems, TrainBatches, epoch_indices, eval_batches, step_indices
+from rgd_bench.errors import UsageError
+from rgd_bench.hparams import seed_hash
+
+
+class WildsProtocol:
+    def __init__(self, plan):
+        self.plan, self.args, self.hparams = plan, plan.args, plan.hparams
+        self.benchmark = plan.dataset_cls(self.args.data_dir, None, self.hparams)
+        self.wilds_dataset = dataset = self.benchmark.wilds_dataset
+        self.grouper = self._grouper()
+        self.train = dataset.get_subset("train", transform=self.benchmark.transform(True))
+        self.eval_subsets = {
+            split: dataset.get_subset(split, transform=self.benchmark.transform(False))
+            for split in dataset.split_dict
+            if split != "train" and bool((torch.as_tensor(dataset.split_array) == dataset.split_dict[split]).any())
+        }
+        self.log_names = tuple(f"{split}_eval.csv" for split in self.eval_subsets)
+
+        self.train_groups = self.grouper.metadata_to_group(self.train.metadata_array).long()
+        self.num_domains = self.grouper.n_groups
+        self.group_sizes = torch.bincount(self.train_groups, minlength=self.num_domains)
+        # Example ids run group after group; ``order[id]`` is the position in ``train``.
+        self.order = torch.argsort(self.train_groups, stable=True)
+        self.ids = torch.empty_like(self.order)
+        self.ids[self.order] = torch.arange(len(self.order))
+
+        self.input_shape = tuple(self.benchmark.input_shape)
+        self.num_classes = self.benchmark.num_classes
+        batch_size = self.hparams["batch_size"]
+        per_epoch = math.ceil(len(self.train) / batch_size)
+        self.n_steps, self.checkpoint_freq = self.benchmark.N_EPOCHS * per_epoch, per_epoch
+        self.steps_per_epoch = len(self.train) / batch_size
+        self.num_workers = self.benchmark.N_WORKERS if self.args.num_workers is None else self.args.num_workers
+        uniform = self.args.uniform_over_groups
+        self.uniform_over_groups = plan.algorithm_cls.UNIFORM_OVER_GROUPS if uniform is None else uniform == "true"
+        self.group_weights = 1.0 / self.group_sizes.double()[self.train_groups]  # WILDS: 1 / group count
+        self.record_constants: dict[str, Any] = {
+            "val_metric": self.benchmark.VAL_METRIC,
+            "val_metric_decreasing": self.benchmark.VAL_METRIC_DECREASING,
+        }
+        inputs = getattr(dataset, "input_tensor", None)  # in-memory datasets: index, don't read
+        self.inputs = inputs() if inputs is not None and self.benchmark.TRANSFORM is None else None
+
+    def _grouper(self):
+        from wilds.common.grouper import CombinatorialGrouper
+
+        fields = list(self.args.groupby_fields or self.benchmark.GROUPBY_FIELDS)
+        allowed = list(self.wilds_dataset.metadata_fields)
+        unknown = [f for f in fields if f not in allowed]
+        if unknown:
+            raise UsageError(f"--groupby_fields {unknown[0]} is not a metadata field of {self.args.dataset}; "
+                             f"allowed: {', '.join(allowed)}.")
+        return CombinatorialGrouper(self.wilds_dataset, fields)
+
+    def _tensors(self, subset) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.inputs is None:
+            return None
+        indices = torch.as_tensor(subset.indices)
+        return self.inputs[indices], torch.as_tensor(subset.y_array)
+
+    def prepare(self, algorithm) -> None:
+        algorithm.forward_groups_together = True
+        algorithm.bind_training_examples(self.group_sizes.tolist())
+
+    def stream(self, algorithm, start_step: int):
+        return _GroupedBatches(self, algorithm, start_step)
+
+    def indices_of(self, step: int) -> torch.Tensor:
+        """Positions in ``train`` of one step's batch."""
+        n, batch_size, seed = len(self.train), self.hparams["batch_size"], seed_hash(self.args.seed, "train")
+        if self.uniform_over_groups:
+            return step_indices(n, batch_size, seed, step, self.group_weights)
+        return epoch_indices(n, batch_size, seed, step)
+
+    def by_group(self, x, y, positions) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """One (x, y, example ids) minibatch per group, in group order."""
+        groups, ids = self.train_groups[positions], self.ids[positions]
+        return [(x[groups == g], y[groups == g], ids[groups == g]) for g in range(self.num_domains)]
+
+    def evaluate(self, algorithm, step: int, device: str, epoch: float) -> dict[str, float]:
+        results: dict[str, float] = {}
+        for split, subset in self.eval_subsets.items():
+            y_pred = self._predict(algorithm, split, subset, step, device)
+            metrics, _ = self.wilds_dataset.eval(y_pred, subset.y_array, subset.metadata_array)
+            metrics = {key: float(value) for key, value in metrics.items()}
+            self._log_csv(split, epoch, step, metrics)
+            results.update({f"{split}_{key}": value for key, value in metrics.items()})
+        return results
+
+    def _predict(self, algorithm, split: str, subset, step: int, device: str) -> torch.Tensor:
+        """Predicted labels (WILDS's ``multiclass_logits_to_pred``)."""
+        predictions = []
+        algorithm.eval()
+        with torch.no_grad():
+            for x, _ in eval_batches(subset, self._tensors(subset), self.args.eval_batch_size,
+                                     seed_hash(self.args.seed, split), step, self.num_workers):
+                predictions.append(algorithm.predict(x.to(device)).argmax(dim=-1).cpu())
+        algorithm.train()
+        return torch.cat(predictions)
+
+    def _log_csv(self, split: str, epoch: float, step: int, metrics: dict[str, float]) -> None:
+        path = os.path.join(self.args.output_dir, f"{split}_eval.csv")
+        row = {"epoch": epoch, **metrics, "step": step}
+        with open(path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if f.tell() == 0:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+class _GroupedBatches:
+    """Each step's batch, split by group; drawn by the protocol, or chosen by an
+    algorithm that samples its own examples (SGD_HWS)."""
+
+    def __init__(self, protocol: WildsProtocol, algorithm, start_step: int):
+        self.protocol, self.algorithm, self.step = protocol, algorithm, start_step
+        self.with_ids = algorithm.NEEDS_EXAMPLE_IDS
+        seed = seed_hash(protocol.args.seed, "train")
+        tensors = protocol._tensors(protocol.train)
+        self.tensors = tensors
+        if algorithm.SAMPLES_EXAMPLES:
+            self.items = SeededItems(protocol.train, seed)
+            self.batches = None
+        else:
+            self.batches = TrainBatches(protocol.train, tensors, protocol.hparams["batch_size"], seed, start_step,
+                                        num_workers=protocol.num_workers, indices_of=protocol.indices_of)
+
+    def __next__(self):
+        if self.batches is not None:
+            x, y, positions = next(self.batches)
+        else:
+            generator = torch.Generator().manual_seed(seed_hash(self.protocol.args.seed, "sample", self.step))
+            ids = self.algorithm.sample_examples(self.step, self.protocol.hparams["batch_size"], generator)
+            positions = self.protocol.order[ids.cpu()]
+            if self.tensors is not None:
+                x, y = self.tensors[0][positions], self.tensors[1][positions]
+            else:
+                x, y, _ = default_collate([self.items[(self.step, k, int(p))] for k, p in enumerate(positions)])
+        self.step += 1
+        minibatches = self.protocol.by_group(x, y, positions)
+        return minibatches if self.with_ids else [(x, y) for x, y, _ in minibatches]
+
+    def __iter__(self):
+        return self
