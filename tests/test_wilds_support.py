@@ -96,3 +96,35 @@ def test_the_shortcut_is_stronger_than_the_signal(dataset):
     pred = (model(x_test).squeeze(1) > 0).long()
     results = dataset.eval(pred, test.y_array, test.metadata_array)[0]
     assert results["acc_wg"] < results["acc_avg"] - 0.2
+
+
+def _fake_civilcomments(root):
+    """A few rows in the format of civilcomments' all_data_with_identities.csv."""
+    import pandas as pd
+
+    data_dir = root / "civilcomments_v1.0"
+    data_dir.mkdir(parents=True)
+    (data_dir / "RELEASE_v1.0.txt").write_text("")
+    columns = ["male", "female", "LGBTQ", "christian", "muslim", "other_religions", "black", "white",
+               "identity_any", "severe_toxicity", "obscene", "threat", "insult", "identity_attack",
+               "sexual_explicit", "toxicity"]
+    frame = pd.DataFrame({c: [0.1 * (i % 10) for i in range(12)] for c in columns})
+    frame["comment_text"] = [f"comment {i}" for i in range(12)]
+    frame["split"] = ["train"] * 6 + ["val"] * 3 + ["test"] * 3
+    frame.to_csv(data_dir / "all_data_with_identities.csv")
+
+
+def test_civilcomments_loads_under_pandas_3_through_the_guard(tmp_path):
+    import pandas as pd
+
+    from rgd_bench.integrations.wilds_support import _set_infer_string, import_wilds, load_wilds_dataset
+
+    _fake_civilcomments(tmp_path)
+    before = _set_infer_string()
+    if int(pd.__version__.split(".")[0]) >= 3:  # the trap is real: WILDS's own call fails
+        with pytest.raises(TypeError, match="Invalid value"):
+            import_wilds().get_dataset("civilcomments", root_dir=str(tmp_path), download=False)
+    dataset = load_wilds_dataset("civilcomments", str(tmp_path))
+    assert {split: len(dataset.get_subset(split)) for split in ("train", "val", "test")} == {
+        "train": 6, "val": 3, "test": 3}
+    assert _set_infer_string() == before  # pandas' option is put back

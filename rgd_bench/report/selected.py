@@ -20,7 +20,8 @@ from rgd_bench.report.records import Run
 RERUN_DIR = "reruns"
 # Recorded arguments passed back as flags, when present and not None.
 _VALUE_ARGS = ("data_dir", "dataset", "algorithm", "hparams", "hparams_seed", "trial_seed", "seed", "steps",
-               "checkpoint_freq", "holdout_fraction")
+               "checkpoint_freq", "holdout_fraction", "uniform_over_groups")
+_LIST_ARGS = ("test_envs", "groupby_fields")
 _SWITCH_ARGS = ("skip_model_save", "save_model_every_checkpoint")
 
 
@@ -31,8 +32,9 @@ def rerun_argv(run: Run) -> list[str]:
         if args.get(key) is not None:
             value = args[key]
             argv += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
-    if args.get("test_envs"):
-        argv += ["--test_envs", *(str(e) for e in args["test_envs"])]
+    for key in _LIST_ARGS:
+        if args.get(key):
+            argv += [f"--{key}", *(str(v) for v in args[key])]
     argv += [f"--{key}" for key in _SWITCH_ARGS if args.get(key)]
     return argv + ["--output_dir", os.path.join(RERUN_DIR, os.path.basename(os.path.normpath(run.directory)))]
 

@@ -1,0 +1,224 @@
+"""WILDS's protocol in rgd_bench's engine, run for real on the synthetic WILDS dataset (and
+on WILDS's own Waterbirds class reading a tiny on-disk copy): loaders, groups, official
+eval, records, eval CSVs, resume, the sweep and the report."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("wilds", reason="WILDS support needs 'rgd_bench[wilds]'")
+
+from conftest import REPO_ROOT, read_records, run_module, without_machine_keys  # noqa: E402
+from test_train import _kill_mid_way  # noqa: E402
+
+from rgd_bench.algorithms.groupdro import GroupDRO  # noqa: E402
+from rgd_bench.protocols import make_protocol  # noqa: E402
+from rgd_bench.train import plan_run  # noqa: E402
+
+SYNTHETIC = ("--dataset", "synthetic_waterbirds")
+
+
+def protocol_for(tmp_path, *argv):
+    return make_protocol(plan_run([*SYNTHETIC, "--output_dir", str(tmp_path / "unused"), *argv]))
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_records_carry_the_official_eval_and_match_the_eval_csvs(tmp_path, train_in_process):
+    out = tmp_path / "run"
+    code, _, err = train_in_process(*SYNTHETIC, "--algorithm", "GroupDRO", "--steps", "96",
+                                    "--checkpoint_freq", "32", "--output_dir", str(out))
+    assert code == 0, err
+    records = read_records(out)
+    assert [r["step"] for r in records] == [0, 32, 64, 95]
+    for record in records:
+        assert record["val_metric"] == "acc_wg" and record["val_metric_decreasing"] is False
+        assert not any(key.startswith("env") for key in record)
+        assert "test_envs" not in record["args"] and "holdout_fraction" not in record["args"]
+        for split in ("val", "test"):
+            groups = [v for k, v in record.items() if k.startswith(f"{split}_acc_y:")]
+            assert len(groups) == 4 and record[f"{split}_acc_wg"] == min(groups)
+    for split in ("val", "test"):
+        rows = read_csv(out / f"{split}_eval.csv")
+        assert list(rows[0])[0] == "epoch" and list(rows[0])[-1] == "step"
+        assert [int(r["step"]) for r in rows] == [0, 32, 64, 95]
+        for row, record in zip(rows, records):
+            assert float(row["acc_wg"]) == record[f"{split}_acc_wg"]
+            assert float(row["epoch"]) == record["epoch"] == record["step"] * 64 / 2000
+
+
+def test_group_dro_beats_erm_on_the_worst_group(tmp_path, train_in_process):
+    best = {}
+    for algorithm in ("ERM", "GroupDRO"):
+        out = tmp_path / algorithm
+        assert train_in_process(*SYNTHETIC, "--algorithm", algorithm, "--steps", "320", "--checkpoint_freq", "32",
+                                "--output_dir", str(out))[0] == 0
+        best[algorithm] = max(r["val_acc_wg"] for r in read_records(out))
+    # ERM takes the background shortcut; GroupDRO's group-uniform batches do not.
+    assert best["ERM"] < 0.3 < 0.5 < best["GroupDRO"]
+
+
+def test_standard_loader_shuffles_each_epoch(tmp_path):
+    protocol = protocol_for(tmp_path, "--algorithm", "ERM", "--hparams", '{"batch_size": 50}')
+    assert not protocol.uniform_over_groups and len(protocol.train) == 2000
+    epochs = [torch.cat([protocol.indices_of(s) for s in range(e * 40, (e + 1) * 40)]) for e in (0, 1)]
+    for epoch in epochs:
+        assert sorted(epoch.tolist()) == list(range(2000))
+    assert not torch.equal(epochs[0], epochs[1])
+    # A batch across an epoch boundary ends one permutation and starts the next.
+    protocol = protocol_for(tmp_path, "--algorithm", "ERM", "--hparams", '{"batch_size": 64}')
+    first_two_epochs = torch.cat([protocol.indices_of(s) for s in range(63)])[:4000]
+    assert sorted(first_two_epochs[:2000].tolist()) == sorted(first_two_epochs[2000:].tolist()) == list(range(2000))
+
+
+@pytest.mark.parametrize("flag,uniform", [((), True), (("--uniform_over_groups", "false"), False)])
+def test_group_dro_draws_groups_uniformly_as_wilds(tmp_path, flag, uniform):
+    protocol = protocol_for(tmp_path, "--algorithm", "GroupDRO", *flag)
+    assert protocol.uniform_over_groups is uniform
+    assert protocol.group_sizes.tolist() == [950, 50, 50, 950]  # group = background + 2 * y
+    draws = torch.cat([protocol.indices_of(s) for s in range(100)])
+    shares = torch.bincount(protocol.train_groups[draws], minlength=4) / len(draws)
+    expected = torch.full((4,), 0.25) if uniform else torch.tensor([0.475, 0.025, 0.025, 0.475])
+    assert torch.allclose(shares, expected, atol=0.03)
+
+
+def test_batches_reach_the_algorithm_one_minibatch_per_group_with_group_ordered_ids(tmp_path):
+    for algorithm in ("ALSO", "SGD_HWS"):  # drawn by the protocol / chosen by the algorithm
+        plan = plan_run([*SYNTHETIC, "--algorithm", algorithm, "--hparams", '{"also_groups": "example"}'
+                         if algorithm == "ALSO" else "{}", "--output_dir", str(tmp_path / "unused")])
+        protocol = make_protocol(plan)
+        model = plan.algorithm_cls(protocol.input_shape, protocol.num_classes, protocol.num_domains, plan.hparams)
+        protocol.prepare(model)
+        assert model.forward_groups_together
+        minibatches = next(protocol.stream(model, 0))
+        assert len(minibatches) == 4 and sum(len(y) for _, y, _ in minibatches) == 64
+        bounds = [0, 950, 1000, 1050, 2000]
+        inputs = protocol.wilds_dataset.input_tensor()[torch.as_tensor(protocol.train.indices)]
+        for g, (x, y, ids) in enumerate(minibatches):
+            assert ((ids >= bounds[g]) & (ids < bounds[g + 1])).all()
+            assert torch.equal(x, inputs[protocol.order[ids]])
+            assert torch.equal(y, torch.as_tensor(protocol.train.y_array)[protocol.order[ids]])
+
+
+def test_group_dro_under_wilds_one_forward_empty_groups_and_absent_groups():
+    torch.manual_seed(0)
+    hparams = {"lr": 0.0, "weight_decay": 0.0, "batch_size": 4, "mlp_width": 8, "mlp_depth": 2, "mlp_dropout": 0.0,
+               "nonlinear_classifier": False, "groupdro_eta": 0.5}
+    algorithm = GroupDRO((3,), 2, 4, hparams)
+    algorithm.bind_training_examples([5, 0, 7, 2])  # group 1 has no training example
+    assert algorithm.q.tolist() == [1.0, 0.0, 1.0, 1.0]
+    algorithm.forward_groups_together = True
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 1, 0, 1])
+    minibatches = [(x[:2], y[:2]), (x[:0], y[:0]), (x[2:5], y[2:5]), (x[:0], y[:0])]  # groups 1, 3 absent
+    with torch.no_grad():
+        losses = F.cross_entropy(algorithm.predict(x), y, reduction="none")
+    l0, l2 = losses[:2].mean(), losses[2:].mean()
+    q = torch.tensor([math.exp(0.5 * l0), 0.0, math.exp(0.5 * l2), 1.0])
+    q /= q.sum()
+    result = algorithm.update(minibatches)
+    assert torch.allclose(algorithm.q, q)
+    assert result["loss"] == pytest.approx(float(q[0] * l0 + q[2] * l2), rel=1e-6)
+
+
+def test_killed_wilds_run_resumes_to_identical_records_and_csvs(tmp_path):
+    def argv(name):
+        return [*SYNTHETIC, "--algorithm", "GroupDRO", "--steps", "1600", "--checkpoint_freq", "100",
+                "--output_dir", str(tmp_path / name)]
+
+    assert run_module("rgd_bench.train", *argv("once")).returncode == 0
+    _kill_mid_way(argv("resumed"), tmp_path / "resumed", 4)
+    finished = run_module("rgd_bench.train", *argv("resumed"))
+    assert finished.returncode == 0, finished.stderr
+
+    def comparable(name):
+        records = without_machine_keys(read_records(tmp_path / name))
+        for r in records:
+            r["args"].pop("output_dir")
+        return records
+
+    assert comparable("resumed") == comparable("once")
+    for split in ("val", "test"):
+        assert read_csv(tmp_path / "resumed" / f"{split}_eval.csv") == read_csv(tmp_path / "once" / f"{split}_eval.csv")
+
+
+@pytest.mark.parametrize("argv,message", [
+    ((*SYNTHETIC, "--test_envs", "1"),
+     "--test_envs does not apply to synthetic_waterbirds, a WILDS dataset; it is for DomainBed datasets only."),
+    (("--dataset", "SpuriousTabular", "--groupby_fields", "y"),
+     "--groupby_fields does not apply to SpuriousTabular, a DomainBed dataset; it is for WILDS datasets only."),
+    ((*SYNTHETIC, "--groupby_fields", "colour"),
+     "--groupby_fields colour is not a metadata field of synthetic_waterbirds; allowed: background, y, "
+     "from_source_domain."),
+    (("--dataset", "civilcomments"), "WILDS dataset 'civilcomments' is not trained by rgd_bench's engine: text"),
+    (("--dataset", "waterbirds", "--data_dir", "{tmp}"), "WILDS dataset waterbirds is not in --data_dir"),
+])
+def test_bad_wilds_arguments_fail_in_one_line_before_writing(tmp_path, train_in_process, argv, message):
+    out = tmp_path / "out"
+    code, _, err = train_in_process(*(a.replace("{tmp}", str(tmp_path)) for a in argv), "--output_dir", str(out))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_wilds_own_waterbirds_class_trains_from_files_on_disk(tmp_path, train_in_process):
+    from PIL import Image
+
+    root = tmp_path / "data" / "waterbirds_v1.0"
+    root.mkdir(parents=True)
+    (root / "RELEASE_v1.0.txt").write_text("")
+    rows = ["img_id,img_filename,y,split,place"]
+    generator = torch.Generator().manual_seed(0)
+    for i in range(24):
+        y, place, split = i % 2, (i // 2) % 2, [0, 0, 0, 1, 1, 2][i % 6] if i < 18 else i % 3
+        pixels = (torch.rand(40, 30, 3, generator=generator) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(root / f"{i}.jpg")
+        rows.append(f"{i + 1},{i}.jpg,{y},{split},{place}")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    code, _, err = train_in_process(
+        "--dataset", "waterbirds", "--data_dir", str(tmp_path / "data"), "--algorithm", "GroupDRO",
+        "--hparams", '{"resnet18": true, "pretrained": false, "batch_size": 4}', "--steps", "2",
+        "--checkpoint_freq", "1", "--output_dir", str(out))
+    assert code == 0, err
+    records = read_records(out)
+    assert [r["step"] for r in records] == [0, 1]
+    assert records[0]["hparams"]["optimizer"] == "sgd" and records[0]["hparams"]["weight_decay"] == 1.0
+    assert {"val_acc_wg", "test_acc_wg", "test_adj_acc_avg"} <= set(records[-1])  # Waterbirds' own eval
+    assert torch.load(out / "model.pkl", weights_only=False)["model_input_shape"] == (3, 224, 224)
+
+
+def test_wilds_sweep_and_its_report(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    launched = run_module("rgd_bench.sweep", "launch", *("--datasets", "synthetic_waterbirds"),
+                          *("--algorithms", "ERM", "GroupDRO"), "--n_hparams", "1", "--n_trials", "2",
+                          "--steps", "65", "--checkpoint_freq", "32", "--output_dir", str(sweep_dir),
+                          "--launcher", "local", "--skip_confirmation", timeout=600)
+    assert launched.returncode == 0, launched.stderr
+    runs = [read_records(d) for d in sweep_dir.iterdir() if (d / "done").exists()]
+    assert len(runs) == 4 and all("test_envs" not in r[0]["args"] for r in runs)
+    report = run_module("rgd_bench.report", str(sweep_dir), "--format", "json")
+    assert report.returncode == 0, report.stderr
+    rows = {(r["algorithm"], r["environment"]): r for r in json.loads(report.stdout) if r["selection"] == "wilds"}
+    for algorithm in ("ERM", "GroupDRO"):
+        chosen = []
+        for records in runs:
+            if records[0]["args"]["algorithm"] == algorithm:
+                best = max(records, key=lambda r: r["val_acc_wg"])  # the first among equals
+                chosen.append(best["test_acc_wg"])
+        assert rows[(algorithm, "test acc_wg")]["mean"] == pytest.approx(100 * sum(chosen) / 2)
+        assert rows[(algorithm, "test acc_wg")]["n_trials"] == 2
+
+
+def test_the_wilds_sweep_file_plans_one_job_per_algorithm_and_trial(tmp_path):
+    listed = run_module("rgd_bench.sweep", "list", "sweeps/wilds_synthetic.toml", "--output_dir", str(tmp_path),
+                        cwd=REPO_ROOT)
+    assert listed.returncode == 0, listed.stderr
+    jobs = [line for line in listed.stdout.splitlines() if "synthetic_waterbirds" in line]
+    assert len(jobs) == 5 * 3 and not any("test_envs" in line for line in jobs)
