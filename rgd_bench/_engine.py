@@ -234,7 +234,7 @@ class _Loop:
                 if bad:
                     self._diverge(step, bad, checkpoint_vals)
                     break
-                if step % self.checkpoint_freq == 0 or step == self.n_steps - 1:
+                if self.protocol.is_checkpoint(step, self.checkpoint_freq) or step == self.n_steps - 1:
                     self._record(step, checkpoint_vals)
                     self._save_checkpoint(step + 1)
                     checkpoint_vals = collections.defaultdict(list)

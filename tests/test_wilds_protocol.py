@@ -38,7 +38,7 @@ def test_records_carry_the_official_eval_and_match_the_eval_csvs(tmp_path, train
                                     "--checkpoint_freq", "32", "--output_dir", str(out))
     assert code == 0, err
     records = read_records(out)
-    assert [r["step"] for r in records] == [0, 32, 64, 95]
+    assert [r["step"] for r in records] == [31, 63, 95]  # epoch ends, as WILDS; never after one step
     for record in records:
         assert record["val_metric"] == "acc_wg" and record["val_metric_decreasing"] is False
         assert not any(key.startswith("env") for key in record)
@@ -49,7 +49,7 @@ def test_records_carry_the_official_eval_and_match_the_eval_csvs(tmp_path, train
     for split in ("val", "test"):
         rows = read_csv(out / f"{split}_eval.csv")
         assert list(rows[0])[0] == "epoch" and list(rows[0])[-1] == "step"
-        assert [int(r["step"]) for r in rows] == [0, 32, 64, 95]
+        assert [int(r["step"]) for r in rows] == [31, 63, 95]
         for row, record in zip(rows, records):
             assert float(row["acc_wg"]) == record[f"{split}_acc_wg"]
             assert float(row["epoch"]) == record["epoch"] == record["step"] * 64 / 2000
@@ -188,7 +188,7 @@ def test_wilds_own_waterbirds_class_trains_from_files_on_disk(tmp_path, train_in
         "--checkpoint_freq", "1", "--output_dir", str(out))
     assert code == 0, err
     records = read_records(out)
-    assert [r["step"] for r in records] == [0, 1]
+    assert [r["step"] for r in records] == [0, 1]  # checkpoint_freq 1: after each step
     assert records[0]["hparams"]["optimizer"] == "sgd" and records[0]["hparams"]["weight_decay"] == 1.0
     assert {"val_acc_wg", "test_acc_wg", "test_adj_acc_avg"} <= set(records[-1])  # Waterbirds' own eval
     assert torch.load(out / "model.pkl", weights_only=False)["model_input_shape"] == (3, 224, 224)

@@ -82,6 +82,11 @@ class DomainBedProtocol:
                     f"smaller --holdout_fraction."
                 )
 
+    @staticmethod
+    def is_checkpoint(step: int, freq: int) -> bool:
+        """DomainBed records after the first step, then every ``freq`` steps."""
+        return step % freq == 0
+
     def prepare(self, algorithm) -> None:
         algorithm.bind_training_examples([len(s.data) for _, s in self._training()])
 

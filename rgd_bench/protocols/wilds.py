@@ -8,7 +8,7 @@
   WILDS default otherwise).  The batch reaches the algorithm as one minibatch per group,
   in group order (empty ones included), so each algorithm's "domains" are WILDS's groups;
   example ids number the training examples group after group.
-* At each checkpoint every other split (``val``, ``test``, ``id_val``, ``id_test``, ...)
+* At the end of every epoch (every ``--checkpoint_freq`` steps) every other split (``val``, ``test``, ``id_val``, ``id_test``, ...)
   is predicted and scored by the dataset's own ``eval()``.  Records carry the results as
   ``{split}_{metric}``, with ``val_metric`` for the report's early stopping; each split's
   results are also appended to ``{split}_eval.csv`` as WILDS logs them.
@@ -83,6 +83,11 @@ class WildsProtocol:
             return None
         indices = torch.as_tensor(subset.indices)
         return self.inputs[indices], torch.as_tensor(subset.y_array)
+
+    @staticmethod
+    def is_checkpoint(step: int, freq: int) -> bool:
+        """WILDS evaluates at the end of each epoch (``freq`` steps), never after one step."""
+        return (step + 1) % freq == 0
 
     def prepare(self, algorithm) -> None:
         algorithm.forward_groups_together = True
