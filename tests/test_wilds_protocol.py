@@ -157,6 +157,8 @@ def test_killed_wilds_run_resumes_to_identical_records_and_csvs(tmp_path):
     ((*SYNTHETIC, "--groupby_fields", "colour"),
      "--groupby_fields colour is not a metadata field of synthetic_waterbirds; allowed: background, y, "
      "from_source_domain."),
+    ((*SYNTHETIC, "--algorithm", "SGD_HWS", "--uniform_over_groups", "true"),
+     "--uniform_over_groups true does not apply to SGD_HWS, which chooses its own training examples"),
     (("--dataset", "civilcomments"), "WILDS dataset 'civilcomments' is not trained by rgd_bench's engine: text"),
     (("--dataset", "waterbirds", "--data_dir", "{tmp}"), "WILDS dataset waterbirds is not in --data_dir"),
 ])

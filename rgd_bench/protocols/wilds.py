@@ -58,6 +58,9 @@ class WildsProtocol:
         self.steps_per_epoch = len(self.train) / batch_size
         self.num_workers = self.benchmark.N_WORKERS if self.args.num_workers is None else self.args.num_workers
         uniform = self.args.uniform_over_groups
+        if uniform == "true" and plan.algorithm_cls.SAMPLES_EXAMPLES:
+            raise UsageError(f"--uniform_over_groups true does not apply to {self.args.algorithm}, which "
+                             f"chooses its own training examples; leave the flag out.")
         self.uniform_over_groups = plan.algorithm_cls.UNIFORM_OVER_GROUPS if uniform is None else uniform == "true"
         self.group_weights = 1.0 / self.group_sizes.double()[self.train_groups]  # WILDS: 1 / group count
         self.record_constants: dict[str, Any] = {
