@@ -75,6 +75,11 @@ class HParam:
             )
         return None
 
+    def draw(self, seed: int, name: str) -> Any:
+        """This hyperparameter's value in the random draw ``seed`` (DomainBed's ``_hparam``).
+        Overridden where another library draws the value itself from the same seed."""
+        return self.sampler(np.random.RandomState(seed_hash(seed, name)))
+
 
 def _is_finite(value: int | float) -> bool:
     try:
@@ -131,7 +136,7 @@ def random_hparams(space: Mapping[str, HParam], seed: int) -> dict[str, Any]:
     """One random draw; each value seeded by ``seed_hash(seed, name)``."""
     drawn = {}
     for name, hp in space.items():
-        value = hp.sampler(np.random.RandomState(seed_hash(seed, name)))
+        value = hp.draw(seed, name)
         drawn[name] = value.item() if isinstance(value, np.generic) else value
     return drawn
 

@@ -7,6 +7,7 @@ and what it imports (``transformers``).  Without them they are skipped, saying w
 """
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -80,18 +81,21 @@ def test_register_adds_the_three_algorithms_with_their_defaults(registered):
     assert run_expt.argparse.rgd_bench_flags
 
 
-def algorithm(registered, name: str, **hparams):
-    """A WILDS-side algorithm on a 10 -> 2 logistic regression, built as run_expt builds it."""
+def algorithm(registered, name: str, lr: float = 0.1, weight_decay: float = 0.0,
+              present: tuple = (True, True, False, True), **hparams):
+    """A WILDS-side algorithm on a 10 -> 2 logistic regression, built as run_expt builds it;
+    4 groups, the group of an example being its first metadata column."""
     from losses import initialize_loss
 
     config = SimpleNamespace(
         algorithm=name, model="logistic_regression", model_kwargs={"in_features": 10},
-        pretrained_model_path=None, load_featurizer_only=False, optimizer="SGD", lr=0.1, weight_decay=0.0,
-        optimizer_kwargs={}, max_grad_norm=None, scheduler=None, use_data_parallel=False,
+        pretrained_model_path=None, load_featurizer_only=False, lr=lr, weight_decay=weight_decay,
+        optimizer="Adam" if name == "ALSO" else "SGD", optimizer_kwargs={},  # ALSO's own optimizer is an Adam
+        max_grad_norm=None, scheduler=None, use_data_parallel=False,
         device=torch.device("cpu"), gradient_accumulation_steps=1, scheduler_metric_name=None,
         no_group_logging=False, **hparams)
-    grouper = SimpleNamespace(n_groups=4)
-    kwargs = {"is_group_in_train": torch.tensor([True, True, False, True])} if name == "ALSO" else {}
+    grouper = SimpleNamespace(n_groups=4, metadata_to_group=lambda metadata: metadata[:, 0])
+    kwargs = {"is_group_in_train": torch.tensor(present)} if name == "ALSO" else {}
     return registered.algorithm_class(name)(config=config, d_out=2, grouper=grouper,
                                             loss=initialize_loss("cross_entropy", config), metric=None,
                                             n_train_steps=1, **kwargs)
@@ -134,6 +138,40 @@ def test_wilds_also_objective_weighs_train_groups_by_pi(registered):
     assert also.objective(results).item() == pytest.approx((math.log(4.0) + math.log(4.0 / 3.0)) / 3, rel=1e-6)
 
 
+@pytest.mark.parametrize("name", ["RGD", "ALSO"])
+def test_wilds_steps_are_rgd_benchs_steps(registered, name):
+    """Two steps of the WILDS-side algorithm and of rgd_bench's, from the same linear model on
+    the same batches (rgd_bench's domains = WILDS's groups), end at the same parameters."""
+    from algorithm_fixtures import BASE_HPARAMS
+
+    from rgd_bench.algorithms.also import ALSO, CoupledAdam
+    from rgd_bench.algorithms.rgd import RGD
+    from rgd_bench.hparams import default_hparams
+
+    cls = {"RGD": RGD, "ALSO": ALSO}[name]
+    hparams = {**default_hparams(cls.hparam_space(None)), **BASE_HPARAMS, "lr": 0.05, "weight_decay": 0.01,
+               "rgd_clip": 0.5, "pi_lr": 0.5}  # a large pi_lr, so that pi visibly moves
+    wilds_side = algorithm(registered, name, lr=hparams["lr"], weight_decay=hparams["weight_decay"],
+                           present=(True,) * 4, **{k: hparams[k] for k in registered.HPARAM_NAMES[name]})
+    ours = cls((10,), 2, 4, hparams)
+    ours.network = copy.deepcopy(wilds_side.model)
+    ours.optimizer = (CoupledAdam(ours.network.parameters(), lr=hparams["lr"], weight_decay=hparams["weight_decay"])
+                      if name == "ALSO" else
+                      torch.optim.SGD(ours.network.parameters(), lr=hparams["lr"], weight_decay=hparams["weight_decay"]))
+    wilds_side.train()
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        minibatches = [(torch.randn(3, 10, generator=generator), torch.randint(0, 2, (3,), generator=generator))
+                       for _ in range(4)]
+        ours.update(minibatches)
+        domains = torch.arange(4).repeat_interleave(3)[:, None]
+        wilds_side.update((torch.cat([x for x, _ in minibatches]), torch.cat([y for _, y in minibatches]), domains))
+    for mine, theirs in zip(ours.network.parameters(), wilds_side.model.parameters()):
+        assert torch.allclose(mine, theirs, atol=1e-6)
+    if name == "ALSO":
+        assert torch.allclose(ours.pi, wilds_side.pi, atol=1e-7) and not torch.allclose(ours.pi, torch.full((4,), 0.25))
+
+
 def test_hardness_weighted_loader_carries_the_drawn_positions():
     from rgd_bench.integrations.wilds_examples import HWS_LOADER, _get_train_loader
     from rgd_bench.integrations.wilds_synthetic import SyntheticWaterbirds
@@ -147,6 +185,25 @@ def test_hardness_weighted_loader_carries_the_drawn_positions():
     assert ids.tolist() == drawn.tolist()
     assert torch.equal(x, torch.stack([train[i][0] for i in drawn.tolist()]))
     assert torch.equal(metadata, train.metadata_array[drawn])
+
+
+def test_hardness_weighted_loader_draws_each_batch_after_the_previous_step():
+    """With num_workers=0 (SGD_HWS's default) the k-th batch is drawn after k updates."""
+    from rgd_bench.integrations.wilds_examples import HWS_LOADER, _get_train_loader
+    from rgd_bench.integrations.wilds_synthetic import SyntheticWaterbirds
+
+    train = SyntheticWaterbirds().get_subset("train")
+    steps, draws_after = [0], []
+
+    def sample_examples(count, generator):
+        draws_after.append(steps[0])
+        return torch.zeros(count, dtype=torch.long).numpy()
+
+    loader = _get_train_loader(None)(HWS_LOADER, train, batch_size=64, num_workers=0)
+    loader.batch_sampler.bind(SimpleNamespace(sample_examples=sample_examples))
+    for _ in loader:
+        steps[0] += 1
+    assert draws_after == list(range(len(loader)))
 
 
 def read_csv(path: str) -> list[dict]:
@@ -173,8 +230,10 @@ def test_run_expt_trains_each_algorithm_on_synthetic_waterbirds(examples_dir, na
     if name == "SGD_HWS":
         history = state["loss_history"]
         assert history.shape == (2000,) and history.min() < 10.0  # drawn examples hold their losses
-        drawn = read_csv(log_dir / "train_algo.csv")[0]  # examples drawn per group, epoch 0
-        # The two minority groups (50 examples each of 2000) are drawn far above their share.
+        drawn = read_csv(log_dir / "train_algo.csv")[-1]  # examples drawn per group in epoch 1
+        # Epoch 0 draws the unseen examples first (L = hws_init_loss); by epoch 1 the two
+        # minority groups (50 of 2000 examples each), the hard ones, are drawn far above their share.
+        assert int(float(drawn["epoch"])) == 1
         assert float(drawn["count_group:1"]) + float(drawn["count_group:2"]) > 200
     if name == "ALSO":
         assert state["pi"].shape == (4,) and state["pi"].sum().item() == pytest.approx(1.0)
