@@ -84,10 +84,12 @@ class TestSubmititLocal(LauncherSuite):
         from rgd_bench.sweep.launchers.submitit_launcher import make_task
 
         job = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["GroupDRO"], output_dir=str(tmp_path / "s"),
-                                  n_hparams=1, n_trials=1, single_test_envs=True, steps=20000,
-                                  checkpoint_freq=1000))[0]
+                                  n_hparams=1, n_trials=1, single_test_envs=True, steps=60000,
+                                  checkpoint_freq=2000))[0]
         # submitit's own timeout path: near the time limit the job gets Slurm's signal,
-        # checkpoints, exits with the requeue code, and is started again.
+        # checkpoints, exits with the requeue code, and is started again.  60000 steps take
+        # about a minute on an idle machine (at least one timeout) and fit in 20 attempts
+        # on a loaded one.
         executor = submitit.LocalExecutor(str(tmp_path / "logs"), max_num_timeout=20)  # slack for a loaded machine
         executor.update_parameters(timeout_min=30 / 60, signal_delay_s=2)
         handle = executor.submit(make_task(), job.train_args, job.sweep_dir, 0)
@@ -96,7 +98,7 @@ class TestSubmititLocal(LauncherSuite):
         log = open(os.path.join(job.output_dir, "out.txt")).read()
         assert "Resuming from the checkpoint at step" in log
         steps = [r["step"] for r in read_records(job.output_dir)]
-        assert steps == list(range(0, 20000, 1000)) + [19999]  # every record exactly once
+        assert steps == list(range(0, 60000, 2000)) + [59999]  # every record exactly once
 
 
 class TestRay(LauncherSuite):
