@@ -23,6 +23,15 @@ def without_machine_keys(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in MACHINE_KEYS} for r in records]
 
 
+def comparable_records(run_dir) -> list[dict]:
+    """A run's records without machine keys and its output_dir: equal for two runs of the
+    same arguments written to different directories (a resumed one and an uninterrupted one)."""
+    records = without_machine_keys(read_records(run_dir))
+    for r in records:
+        r["args"].pop("output_dir")
+    return records
+
+
 def run_module(module: str, *argv: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m module argv...`` in a fresh interpreter (argv list, no shell)."""
     return subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import read_records, run_module, without_machine_keys
+from conftest import comparable_records, read_records, run_module
 from rgd_bench.hparams import HParam, random_hparams, resolve_hparams, seed_hash
 from rgd_bench.registry import ALGORITHMS, DATASETS
 
@@ -206,13 +206,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, algorithm, hparams):
     assert finished.returncode == 0, finished.stderr
     assert "Resuming from the checkpoint at step" in (tmp_path / "resumed" / "out.txt").read_text()
 
-    def comparable(name):
-        records = without_machine_keys(read_records(tmp_path / name))
-        for r in records:
-            r["args"].pop("output_dir")
-        return records
-
-    assert comparable("resumed") == comparable("once")  # every float bit for bit
+    assert comparable_records(tmp_path / "resumed") == comparable_records(tmp_path / "once")  # every float bit for bit
 
 
 @needs_domainbed

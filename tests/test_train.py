@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from conftest import read_records, run_module, without_machine_keys
+from conftest import comparable_records, read_records, run_module, without_machine_keys
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.registry import ALGORITHMS
 
@@ -108,13 +108,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, dataset, algorithm, h
     assert finished.returncode == 0, finished.stderr
     assert "Resuming from the checkpoint at step" in (tmp_path / "resumed" / "out.txt").read_text()
 
-    def comparable(name):
-        records = without_machine_keys(read_records(tmp_path / name))
-        for r in records:
-            r["args"].pop("output_dir")
-        return records
-
-    once, resumed = comparable("once"), comparable("resumed")
+    once, resumed = comparable_records(tmp_path / "once"), comparable_records(tmp_path / "resumed")
     assert [r["step"] for r in resumed] == [r["step"] for r in once]
     assert resumed == once  # every float bit for bit
 

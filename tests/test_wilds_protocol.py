@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 pytest.importorskip("wilds", reason="WILDS support needs 'rgd_bench[wilds]'")
 
-from conftest import REPO_ROOT, read_records, run_module, without_machine_keys  # noqa: E402
+from conftest import REPO_ROOT, comparable_records, read_records, run_module  # noqa: E402
 from test_train import _kill_mid_way  # noqa: E402
 
 from rgd_bench.algorithms.groupdro import GroupDRO  # noqa: E402
@@ -138,13 +138,7 @@ def test_killed_wilds_run_resumes_to_identical_records_and_csvs(tmp_path):
     finished = run_module("rgd_bench.train", *argv("resumed"))
     assert finished.returncode == 0, finished.stderr
 
-    def comparable(name):
-        records = without_machine_keys(read_records(tmp_path / name))
-        for r in records:
-            r["args"].pop("output_dir")
-        return records
-
-    assert comparable("resumed") == comparable("once")
+    assert comparable_records(tmp_path / "resumed") == comparable_records(tmp_path / "once")
     for split in ("val", "test"):
         assert read_csv(tmp_path / "resumed" / f"{split}_eval.csv") == read_csv(tmp_path / "once" / f"{split}_eval.csv")
 
