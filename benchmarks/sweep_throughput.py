@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 
+from rgd_bench.rundir import DONE_NAME, OUT_NAME
 from rgd_bench.sweep.launchers.local import LocalLauncher
 from rgd_bench.sweep.launchers.multiprocess import MultiprocessLauncher, default_workers
 from rgd_bench.sweep.plan import SweepSpec, plan_jobs
@@ -31,8 +32,8 @@ def jobs_in(sweep_dir: str, steps: int):
 def engine_seconds(jobs) -> float:
     """Time the runs spent in the engine: from the creation of each run's out.txt (its
     first log line) to its 'done'."""
-    return sum(os.path.getmtime(os.path.join(job.output_dir, "done"))
-               - os.path.getctime(os.path.join(job.output_dir, "out.txt")) for job in jobs)
+    return sum(os.path.getmtime(os.path.join(job.output_dir, DONE_NAME))
+               - os.path.getctime(os.path.join(job.output_dir, OUT_NAME)) for job in jobs)
 
 
 def timed(launcher, jobs) -> float:

@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from rgd_bench.rundir import RESULTS_NAME
+
 DATASET = "synthetic_waterbirds"
 ALGORITHMS = ["ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO"]
 STDERR_LINES = 20
@@ -114,7 +116,7 @@ def train(name: str, seed: int, argv: list[str], output_dir: str, env: dict[str,
     if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-STDERR_LINES:])
         raise RuntimeError(f"{name} seed {seed} exited with {done.returncode}; the end of its stderr:\n{tail}")
-    return {**early_stopped(os.path.join(output_dir, "results.jsonl")), "wall_s": time.perf_counter() - started}
+    return {**early_stopped(os.path.join(output_dir, RESULTS_NAME)), "wall_s": time.perf_counter() - started}
 
 
 def spread(values: list[float]) -> str:

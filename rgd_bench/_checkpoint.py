@@ -1,15 +1,20 @@
 """Atomic, safely loadable checkpoints of the whole training state."""
 from __future__ import annotations
 
+import io
 import os
 import random
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
-CHECKPOINT_NAME = "checkpoint.pt"
+from rgd_bench.errors import UsageError
+from rgd_bench.rundir import atomic_file
+
 FORMAT_VERSION = 1
+CHECKPOINT_KEYS = ("format", "next_step", "args", "algorithm", "rng", "results_size")
 
 
 def capture_rng_states() -> dict[str, Any]:
@@ -40,18 +45,31 @@ def _as_tuples(value: Any) -> Any:
 
 
 def save_atomically(obj: Any, path: str) -> None:
-    """Write to a temporary file, fsync, then rename: a reader sees the old or the new file."""
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    """Serialise ``obj`` in memory, then write it through ``atomic_file``: a reader sees the
+    old file or the new one, and a failed write (a full disk) leaves neither a part nor a
+    temporary file.  Serialising first keeps torch's writer, which turns OSError into
+    RuntimeError, out of the file system's way."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_file(path) as handle:
+        handle.write(buffer.getbuffer())
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format {state.get('format')!r}; "
-                         f"this version reads format {FORMAT_VERSION}.")
+    """The training state saved at ``path``; UsageError in one line when it cannot be used."""
+    def refuse(why: str) -> UsageError:
+        return UsageError(f"cannot resume from {path!r}: {why}; delete it to start the run over.")
+
+    if os.path.getsize(path) == 0:
+        raise refuse("the file is empty")
+    try:
+        with warnings.catch_warnings():  # torch warns, over lines, about what it cannot read anyway
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch's own messages run over many lines
+        raise refuse(f"it is truncated, damaged or not a checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
+        raise refuse("it is not an rgd_bench checkpoint")
+    if state["format"] != FORMAT_VERSION:
+        raise refuse(f"it has checkpoint format {state['format']!r} and this version reads format {FORMAT_VERSION}")
     return state

@@ -16,16 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from rgd_bench._checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, capture_rng_states, load_checkpoint,
-                                   restore_rng_states, save_atomically)
+from rgd_bench._checkpoint import (FORMAT_VERSION, capture_rng_states, load_checkpoint, restore_rng_states,
+                                   save_atomically)
 from rgd_bench._progress import StepProgress
 from rgd_bench._runlock import RunLock
 from rgd_bench.errors import UsageError
 from rgd_bench.protocols import make_protocol
+from rgd_bench.rundir import (CHECKPOINT_NAME, ERR_NAME, MODEL_NAME, OUT_NAME, RESULTS_NAME, identity, is_done,
+                              mark_done, recorded_args, remove_temporaries, writing)
 from rgd_bench.train import RunPlan
-
-RESULTS_NAME = "results.jsonl"
-DONE_NAME = "done"
 
 
 @dataclass
@@ -44,20 +43,28 @@ class RunSummary:
 
 
 class _Tee:
-    """Copy a stream into a log file (DomainBed's ``misc.Tee``)."""
+    """Copy a stream into a log file (DomainBed's ``misc.Tee``); a failed write of the log
+    (a full disk) is a StorageError naming it."""
 
     def __init__(self, path: str, stream):
-        self.stream = stream
-        self.file = open(path, "a", encoding="utf-8")
+        self.stream, self.path = stream, path
+        with writing(path):
+            self.file = open(path, "a", encoding="utf-8")
 
     def write(self, message: str) -> None:
         self.stream.write(message)
-        self.file.write(message)
-        self.flush()
+        with writing(self.path):
+            self.file.write(message)
+            self.file.flush()
 
     def flush(self) -> None:
         self.stream.flush()
-        self.file.flush()
+        with writing(self.path):
+            self.file.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # what could not be written was reported already
+            self.file.close()
 
     def isatty(self) -> bool:
         return False
@@ -66,13 +73,14 @@ class _Tee:
 @contextlib.contextmanager
 def _logs_to(output_dir: str):
     saved = sys.stdout, sys.stderr
-    sys.stdout = _Tee(os.path.join(output_dir, "out.txt"), saved[0])
-    sys.stderr = _Tee(os.path.join(output_dir, "err.txt"), saved[1])
+    sys.stdout = _Tee(os.path.join(output_dir, OUT_NAME), saved[0])
     try:
+        sys.stderr = _Tee(os.path.join(output_dir, ERR_NAME), saved[1])
         yield
     finally:
-        sys.stdout.file.close()
-        sys.stderr.file.close()
+        for tee in (sys.stdout, sys.stderr):
+            if isinstance(tee, _Tee):
+                tee.close()
         sys.stdout, sys.stderr = saved
 
 
@@ -120,22 +128,17 @@ def _print_header(plan: RunPlan) -> None:
 
 
 def _check_same_run(plan: RunPlan, output_dir: str, stored_args: dict[str, Any] | None) -> None:
-    if stored_args is not None and stored_args != plan.recorded_args:
-        differing = sorted(k for k in set(stored_args) | set(plan.recorded_args)
-                           if stored_args.get(k) != plan.recorded_args.get(k))
+    """Refuse a directory that holds a run of other arguments (where it lives aside: a run
+    that was moved or copied is the same run and resumes)."""
+    if stored_args is None:
+        return
+    stored, ours = identity(stored_args), identity(plan.recorded_args)
+    if stored != ours:
+        differing = sorted(k for k in set(stored) | set(ours) if stored.get(k) != ours.get(k))
         raise UsageError(
             f"--output_dir {output_dir!r} holds a run started with other arguments "
             f"(different: {', '.join(differing)}); use another --output_dir or delete that one."
         )
-
-
-def _recorded_args(output_dir: str) -> dict[str, Any] | None:
-    """The args of the first record in the run directory, if any (cheap: one line)."""
-    try:
-        with open(os.path.join(output_dir, RESULTS_NAME), encoding="utf-8") as f:
-            return json.loads(f.readline())["args"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _load_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
@@ -143,11 +146,7 @@ def _load_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
     checkpoint_path = os.path.join(output_dir, CHECKPOINT_NAME)
     if not os.path.exists(checkpoint_path):
         return None
-    try:
-        checkpoint = load_checkpoint(checkpoint_path)
-    except Exception as error:
-        raise UsageError(f"Cannot resume from {checkpoint_path!r} ({error}); delete it to start "
-                         f"the run over.") from None
+    checkpoint = load_checkpoint(checkpoint_path)
     _check_same_run(plan, output_dir, checkpoint["args"])
     return checkpoint
 
@@ -157,8 +156,8 @@ def run(plan: RunPlan) -> RunSummary:
     started = time.perf_counter()
     args, hparams, device = plan.args, plan.hparams, plan.device
     output_dir = args.output_dir
-    _check_same_run(plan, output_dir, _recorded_args(output_dir))
-    if os.path.exists(os.path.join(output_dir, DONE_NAME)):
+    _check_same_run(plan, output_dir, recorded_args(output_dir))
+    if is_done(output_dir):
         print(f"{output_dir}: run already complete (found 'done'); nothing to do.", file=sys.stderr)
         return RunSummary(output_dir, "already_done")
 
@@ -168,11 +167,13 @@ def run(plan: RunPlan) -> RunSummary:
     protocol.prepare(algorithm)
     algorithm.to(device)
 
-    os.makedirs(output_dir, exist_ok=True)
+    with writing(output_dir):
+        os.makedirs(output_dir, exist_ok=True)
     with RunLock(output_dir):
         # Another process may have finished or advanced the run while this one was starting.
-        if os.path.exists(os.path.join(output_dir, DONE_NAME)):
+        if is_done(output_dir):
             return RunSummary(output_dir, "already_done")
+        remove_temporaries(output_dir)  # left by a writer that was killed
         checkpoint = _load_resumable(plan, output_dir)
         with _logs_to(output_dir):
             return _Loop(plan, protocol, algorithm, checkpoint, started).run()
@@ -201,15 +202,16 @@ class _Loop:
         if checkpoint is None:
             for path in self._logs():  # records without a checkpoint: start over
                 if os.path.exists(path):
-                    open(path, "w").close()
+                    with writing(path):
+                        os.truncate(path, 0)
             return 0
         self.algorithm.load_training_state(checkpoint["algorithm"])
         restore_rng_states(checkpoint["rng"])
         sizes = {RESULTS_NAME: checkpoint["results_size"], **checkpoint.get("log_sizes", {})}
         for path in self._logs():  # drop what was written after the checkpoint
             if os.path.exists(path):
-                with open(path, "r+b") as f:
-                    f.truncate(sizes.get(os.path.basename(path), 0))
+                with writing(path):
+                    os.truncate(path, sizes.get(os.path.basename(path), 0))
         print(f"Resuming from the checkpoint at step {checkpoint['next_step']}.")
         return checkpoint["next_step"]
 
@@ -263,11 +265,26 @@ class _Loop:
             self.last_keys = keys
         _print_row([results[k] for k in keys])
         results.update({"hparams": self.hparams, "args": self.plan.recorded_args})
-        with open(self.results_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(results, sort_keys=True) + "\n")
+        self._append(json.dumps(results, sort_keys=True) + "\n")
         self.summary.records.append(results)
 
+    def _append(self, line: str) -> None:
+        """Append a record whole or not at all: a failed write (a full disk) is cut off again,
+        so that the file never ends in a partial line."""
+        size = os.path.getsize(self.results_path) if os.path.exists(self.results_path) else 0
+        with writing(self.results_path):
+            try:
+                with open(self.results_path, "a", encoding="utf-8") as f:
+                    f.write(line)
+            except OSError:
+                os.truncate(self.results_path, size)
+                raise
+
     def _save_checkpoint(self, next_step: int) -> None:
+        with writing(self.checkpoint_path):
+            self._write_checkpoint(next_step)
+
+    def _write_checkpoint(self, next_step: int) -> None:
         save_atomically({
             "format": FORMAT_VERSION,
             "next_step": next_step,
@@ -286,20 +303,22 @@ class _Loop:
               f"{self.results_path}; try a smaller lr.", file=sys.stderr)
 
     def _save_model(self, filename: str) -> None:
-        save_atomically({
-            "args": self.plan.recorded_args,
-            "model_input_shape": self.protocol.input_shape,
-            "model_num_classes": self.protocol.num_classes,
-            "model_num_domains": self.protocol.num_domains,
-            "model_hparams": self.hparams,
-            "model_dict": self.algorithm.state_dict(),
-        }, os.path.join(self.output_dir, filename))
+        path = os.path.join(self.output_dir, filename)
+        with writing(path):
+            save_atomically({
+                "args": self.plan.recorded_args,
+                "model_input_shape": self.protocol.input_shape,
+                "model_num_classes": self.protocol.num_classes,
+                "model_num_domains": self.protocol.num_domains,
+                "model_hparams": self.hparams,
+                "model_dict": self.algorithm.state_dict(),
+            }, path)
 
     def _finish(self) -> None:
         if not self.args.skip_model_save and self.summary.status == "done":
-            self._save_model("model.pkl")
+            self._save_model(MODEL_NAME)
         if os.path.exists(self.checkpoint_path):  # the run is complete: free the disk
             os.remove(self.checkpoint_path)
-        with open(os.path.join(self.output_dir, DONE_NAME), "w") as f:
-            f.write("done")
+        with writing(self.output_dir):
+            mark_done(self.output_dir)  # last
         self.summary.wall_s = time.perf_counter() - self.started

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from rgd_bench.values import NON_NEGATIVE, POSITIVE, Range, Spec
 
 Sampler = Callable[[np.random.RandomState], Any]
 
@@ -32,13 +33,14 @@ def seed_hash(*args: Any) -> int:
 class HParam:
     """One hyperparameter: its default, its random sampler and what values are allowed.
 
-    ``kind`` is inferred from the default (bool, int, float or str).  ``positive``
-    rejects values <= 0; ``choices`` restricts the value to a fixed set.
+    ``kind`` is inferred from the default (bool, int, float or str); ``within`` is the range
+    a number must lie in (``values.POSITIVE``, ``Range(0, 1, high_open=True)``, ...) and
+    ``choices`` the allowed values.  Overrides are checked against them before a run starts.
     """
 
     default: Any
     sampler: Sampler
-    positive: bool = False
+    within: Range | None = None
     choices: tuple = field(default=())
     doc: str = ""
 
@@ -46,34 +48,13 @@ class HParam:
     def kind(self) -> type:
         return type(self.default)
 
+    @property
+    def spec(self) -> Spec:
+        return Spec(self.kind, self.within, self.choices)
+
     def problem(self, name: str, owner: str, value: Any) -> str | None:
         """Describe why ``value`` is not allowed, or return None if it is."""
-        kind = self.kind
-        ok_type = (
-            isinstance(value, bool) if kind is bool
-            else isinstance(value, int) and not isinstance(value, bool) if kind is int
-            else isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
-            else isinstance(value, kind)
-        )
-        described = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}.get(
-            kind, kind.__name__
-        )
-        if self.positive:
-            described = "a positive " + described.split(" ", 1)[1]
-        if self.choices:
-            described = "one of " + ", ".join(repr(c) for c in self.choices)
-        bad = (
-            not ok_type
-            or (kind is float and not _is_finite(value))
-            or (self.positive and value <= 0)
-            or (self.choices and value not in self.choices)
-        )
-        if bad:
-            return (
-                f"The '{name}' hyperparameter of {owner} must be {described}. "
-                f"Got {value!r} instead."
-            )
-        return None
+        return self.spec.message(f"The '{name}' hyperparameter of {owner}", value)
 
     def draw(self, seed: int, name: str) -> Any:
         """This hyperparameter's value in the random draw ``seed`` (DomainBed's ``_hparam``).
@@ -81,11 +62,18 @@ class HParam:
         return self.sampler(np.random.RandomState(seed_hash(seed, name)))
 
 
-def _is_finite(value: int | float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond the float range (a huge JSON integer)
-        return False
+BATCH_SIZE = Range(1, 2**16)  # beyond any dataset here; a typo such as 10**9 would only exhaust memory
+MOMENTUM = DROPOUT = Range(0, 1, high_open=True)
+
+
+def mlp_space() -> dict[str, HParam]:
+    """The MLP featurizer's shape (``networks.MLP``), as DomainBed draws it; widths and depths
+    bounded so that a typo fails at once instead of exhausting memory."""
+    return {
+        "mlp_width": HParam(64, lambda r: int(2 ** r.uniform(5, 8)), Range(1, 16384)),
+        "mlp_depth": HParam(3, lambda r: int(r.choice([2, 3, 4])), Range(2, 64)),
+        "mlp_dropout": HParam(0.0, lambda r: float(r.choice([0.0, 0.1, 0.5])), DROPOUT),
+    }
 
 
 def _log_uniform(low_exp: float, high_exp: float) -> Sampler:
@@ -103,17 +91,17 @@ def shared_space(profile: str) -> dict[str, HParam]:
     space = {
         "class_balanced": HParam(False, lambda r: False),
         "nonlinear_classifier": HParam(False, lambda r: bool(r.choice([False, False]))),
-        "lr": HParam(1e-3, _log_uniform(-4.5, -2.5), positive=True) if small
-        else HParam(5e-5, _log_uniform(-5, -3.5), positive=True),
-        "weight_decay": HParam(0.0, lambda r: 0.0) if small
-        else HParam(0.0, _log_uniform(-6, -2)),
+        "lr": HParam(1e-3, _log_uniform(-4.5, -2.5), POSITIVE) if small
+        else HParam(5e-5, _log_uniform(-5, -3.5), POSITIVE),
+        "weight_decay": HParam(0.0, lambda r: 0.0, NON_NEGATIVE) if small
+        else HParam(0.0, _log_uniform(-6, -2), NON_NEGATIVE),
     }
     if small:
-        space["batch_size"] = HParam(64, lambda r: int(2 ** r.uniform(3, 9)), positive=True)
+        space["batch_size"] = HParam(64, lambda r: int(2 ** r.uniform(3, 9)), BATCH_SIZE)
     elif profile == "domainnet":
-        space["batch_size"] = HParam(32, lambda r: int(2 ** r.uniform(3, 5)), positive=True)
+        space["batch_size"] = HParam(32, lambda r: int(2 ** r.uniform(3, 5)), BATCH_SIZE)
     else:
-        space["batch_size"] = HParam(32, lambda r: int(2 ** r.uniform(3, 5.5)), positive=True)
+        space["batch_size"] = HParam(32, lambda r: int(2 ** r.uniform(3, 5.5)), BATCH_SIZE)
     return space
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -16,6 +17,7 @@ from rgd_bench._cli import ArgumentParser, lookup, run_cli
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import parse_overrides, resolve_hparams
 from rgd_bench.registry import ALGORITHMS, DATASETS
+from rgd_bench.values import NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, Range, Spec
 
 # Flags that change where or how fast a run executes, never its results: they are left
 # out of the recorded ``args`` (and so out of a sweep's job identity).
@@ -24,6 +26,17 @@ EXECUTION_FLAGS = ("device", "num_workers", "eval_batch_size")
 DOMAINBED_FLAGS = ("test_envs", "holdout_fraction")
 WILDS_FLAGS = ("groupby_fields", "uniform_over_groups")
 DOMAINBED_DEFAULTS = {"test_envs": [0], "holdout_fraction": 0.2}
+# What each numeric flag allows, declared once: the sweep checks its keys of the same names
+# (and its [train_args]) against these too.
+SEED = Spec(int, Range(0, 2**32 - 1))  # numpy's seeds end there
+FLAG_SPECS = {
+    "hparams_seed": SEED, "trial_seed": SEED, "seed": SEED,
+    "steps": Spec(int, POSITIVE), "checkpoint_freq": Spec(int, POSITIVE),
+    "test_envs": Spec(int, NON_NEGATIVE),  # each of them; the dataset says how many there are
+    # (0, 1): DomainBed divides by the size of every held-out split, so none may be empty.
+    "holdout_fraction": Spec(float, OPEN_UNIT_INTERVAL),
+    "num_workers": Spec(int, NON_NEGATIVE), "eval_batch_size": Spec(int, POSITIVE),
+}
 
 
 def build_parser() -> ArgumentParser:
@@ -34,17 +47,20 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--dataset", type=str, default="ColoredMNIST5k")
     parser.add_argument("--algorithm", type=str, default="ERM")
     parser.add_argument("--hparams", type=str, default=None, help="JSON object of hyperparameter overrides")
-    parser.add_argument("--hparams_seed", type=int, default=0, help="seed for random hparams (0: defaults)")
-    parser.add_argument("--trial_seed", type=int, default=0, help="seeds the splits and the random hparams")
-    parser.add_argument("--seed", type=int, default=0, help="seed for everything else")
-    parser.add_argument("--steps", type=int, default=None, help="number of steps (default: per dataset)")
-    parser.add_argument("--checkpoint_freq", type=int, default=None,
+    spec = {name: {"type": spec.parse} for name, spec in FLAG_SPECS.items()}
+    parser.add_argument("--hparams_seed", default=0, help="seed for random hparams (0: defaults)",
+                        **spec["hparams_seed"])
+    parser.add_argument("--trial_seed", default=0, help="seeds the splits and the random hparams",
+                        **spec["trial_seed"])
+    parser.add_argument("--seed", default=0, help="seed for everything else", **spec["seed"])
+    parser.add_argument("--steps", default=None, help="number of steps (default: per dataset)", **spec["steps"])
+    parser.add_argument("--checkpoint_freq", default=None, **spec["checkpoint_freq"],
                         help="evaluate, record and checkpoint every N steps (default: per dataset)")
-    parser.add_argument("--test_envs", type=int, nargs="+", default=None,
+    parser.add_argument("--test_envs", nargs="+", default=None, **spec["test_envs"],
                         help="DomainBed datasets: held-out environments (default: 0)")
     parser.add_argument("--output_dir", type=str, default="train_output")
-    parser.add_argument("--holdout_fraction", type=float, default=None,
-                        help="DomainBed datasets: share of each environment held out (default: 0.2)")
+    parser.add_argument("--holdout_fraction", default=None, **spec["holdout_fraction"],
+                        help="DomainBed datasets: share of each environment held out, in (0, 1) (default: 0.2)")
     parser.add_argument("--groupby_fields", type=str, nargs="+", default=None,
                         help="WILDS datasets: metadata fields whose combinations are the groups "
                              "(default: the dataset's, as in WILDS's configs)")
@@ -53,10 +69,10 @@ def build_parser() -> ArgumentParser:
                              "algorithm's; true for GroupDRO, as WILDS)")
     parser.add_argument("--skip_model_save", action="store_true", help="do not write model.pkl")
     parser.add_argument("--save_model_every_checkpoint", action="store_true")
-    parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--num_workers", type=int, default=None,
+    parser.add_argument("--device", type=device_flag, default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--num_workers", default=None, **spec["num_workers"],
                         help="loader worker processes for on-disk datasets (default: per dataset)")
-    parser.add_argument("--eval_batch_size", type=int, default=128)
+    parser.add_argument("--eval_batch_size", default=128, **spec["eval_batch_size"])
     return parser
 
 
@@ -107,17 +123,6 @@ def _check_protocol_flags(args: argparse.Namespace, dataset_cls: type) -> None:
         _check_test_envs(args.test_envs, dataset_cls)
 
 
-def _check_positive(args: argparse.Namespace) -> None:
-    for flag in ("steps", "checkpoint_freq", "eval_batch_size"):
-        value = getattr(args, flag)
-        if value is not None and value <= 0:
-            raise UsageError(f"--{flag} must be a positive integer. Got {value} instead.")
-    if args.num_workers is not None and args.num_workers < 0:
-        raise UsageError(f"--num_workers must be 0 or more. Got {args.num_workers} instead.")
-    if args.holdout_fraction is not None and not 0.0 <= args.holdout_fraction < 1.0:
-        raise UsageError(f"--holdout_fraction must be in [0, 1). Got {args.holdout_fraction} instead.")
-
-
 def check_writable(output_dir: str) -> None:
     """Fail unless ``output_dir`` is, or can be created as, a writable directory."""
     path = os.path.abspath(output_dir)
@@ -130,32 +135,42 @@ def check_writable(output_dir: str) -> None:
         raise UsageError(f"--output_dir {output_dir!r} cannot be written: {existing!r} is not a writable directory.")
 
 
+def device_flag(text: str) -> str:
+    """An argparse ``type=`` for --device: its form only (whether CUDA is there is asked at run time)."""
+    if text in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N. Got {text!r} instead.")
+
+
 def resolve_device(requested: str) -> str:
     import torch
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {requested}: CUDA is not available on this machine; use cpu or auto.")
-        return requested
-    if requested == "cpu":
-        return requested
-    raise UsageError(f"--device must be auto, cpu, cuda or cuda:N. Got {requested!r} instead.")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {requested}: CUDA is not available on this machine; use cpu or auto.")
+    return requested
 
 
-def plan_run(argv: Sequence[str] | None = None) -> RunPlan:
-    """Parse and validate the command line; raise UsageError naming the first problem."""
-    args = build_parser().parse_args(argv)
+def check_args(args: argparse.Namespace) -> tuple[type, type, dict[str, Any]]:
+    """The dataset and algorithm classes and the hyperparameters of parsed arguments; a
+    UsageError names the first problem.  Reads and writes nothing (a sweep calls it for its
+    jobs before it launches any)."""
     dataset_cls = lookup(DATASETS, args.dataset)
     algorithm_cls = lookup(ALGORITHMS, args.algorithm)
     _check_protocol_flags(args, dataset_cls)
-    _check_positive(args)
     try:
         hparams = resolve_hparams(algorithm_cls, dataset_cls, args.hparams_seed, args.trial_seed,
                                   parse_overrides(args.hparams))
     except ValueError as error:
         raise UsageError(str(error)) from None
+    return dataset_cls, algorithm_cls, hparams
+
+
+def plan_run(argv: Sequence[str] | None = None) -> RunPlan:
+    """Parse and validate the command line; raise UsageError naming the first problem."""
+    args = build_parser().parse_args(argv)
+    dataset_cls, algorithm_cls, hparams = check_args(args)
     check_writable(args.output_dir)
     return RunPlan(args, algorithm_cls, dataset_cls, hparams, resolve_device(args.device))
 

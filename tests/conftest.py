@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -32,6 +33,15 @@ def comparable_records(run_dir) -> list[dict]:
     return records
 
 
+def wait_for(condition, what: str, timeout_s: float = 30.0, poll_s: float = 0.01) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout_s`` (generous:
+    a loaded machine is slow, but a condition that never comes must not hang the suite)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll_s)
+
+
 def run_module(module: str, *argv: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m module argv...`` in a fresh interpreter (argv list, no shell)."""
     return subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True,
@@ -48,5 +58,28 @@ def train_in_process(capsys):
             main(list(argv))
         captured = capsys.readouterr()
         return exit_info.value.code, captured.out, captured.err
+
+    return call
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run one of the command lines in this process (a fresh interpreter costs seconds of
+    imports): ``cli("rgd_bench.sweep", *argv)`` gives what ``run_module`` gives."""
+    from rgd_bench._cli import run_cli
+    from rgd_bench.report.cli import PROG as REPORT, main as report_main
+    from rgd_bench.sweep.cli import PROG as SWEEP, main as sweep_main
+    from rgd_bench.train import main as train_main
+
+    mains = {"rgd_bench.train": train_main,
+             "rgd_bench.sweep": lambda argv: run_cli(lambda: sweep_main(argv), SWEEP),
+             "rgd_bench.report": lambda argv: run_cli(lambda: report_main(argv), REPORT)}
+
+    def call(module: str, *argv: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            mains[module](list(argv))
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess([module, *argv], exit_info.value.code or 0, captured.out, captured.err)
 
     return call

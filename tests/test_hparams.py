@@ -12,6 +12,7 @@ from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.datasets.images import PACS, DomainNet, OfficeHome
 from rgd_bench.datasets.mnist import ColoredMNIST, ColoredMNIST5k
 from rgd_bench.datasets.tabular import SpuriousTabular
+from rgd_bench.values import POSITIVE
 from rgd_bench.hparams import (HParam, build_space, check_overrides, default_hparams,
                                parse_overrides, random_hparams, resolve_hparams, seed_hash)
 
@@ -187,18 +188,18 @@ def test_draws_are_reproducible_and_depend_on_both_seeds():
 
 class TinyData(MultipleDomainDataset):
     HPARAM_PROFILE = "small"
-    HPARAMS = {"lr": HParam(0.5, lambda r: 0.25, positive=True),
-               "width": HParam(8, lambda r: 16, positive=True),
+    HPARAMS = {"lr": HParam(0.5, lambda r: 0.25, within=POSITIVE),
+               "width": HParam(8, lambda r: 16, within=POSITIVE),
                "shared_knob": HParam("data", lambda r: "data-drawn")}
 
 
 class TinyLargeData(TinyData):
     HPARAM_PROFILE = "large"
-    HPARAMS = {"width": HParam(4, lambda r: 5, positive=True)}  # overrides the parent's
+    HPARAMS = {"width": HParam(4, lambda r: 5, within=POSITIVE)}  # overrides the parent's
 
 
 class TinyAlgo(ERM):
-    HPARAMS = {"width": HParam(99, lambda r: 100, positive=True),
+    HPARAMS = {"width": HParam(99, lambda r: 100, within=POSITIVE),
                "algo_only": HParam(True, lambda r: False)}
 
 
@@ -303,13 +304,13 @@ def test_groupdro_key_is_unknown_for_erm():
     ("lr", float("nan"), "a positive float"),
     ("lr", float("inf"), "a positive float"),
     ("lr", 10**400, "a positive float"),  # a JSON integer beyond the float range
-    ("batch_size", 1.5, "a positive integer"),
-    ("batch_size", 64.0, "a positive integer"),
-    ("batch_size", "64", "a positive integer"),
-    ("batch_size", True, "a positive integer"),
-    ("class_balanced", 1, "a boolean"),
-    ("class_balanced", "true", "a boolean"),
-    ("weight_decay", "0", "a float"),
+    ("batch_size", 1.5, "an integer in 1..65536"),
+    ("batch_size", 64.0, "an integer in 1..65536"),
+    ("batch_size", "64", "an integer in 1..65536"),
+    ("batch_size", True, "an integer in 1..65536"),
+    ("class_balanced", 1, "true or false"),
+    ("class_balanced", "true", "true or false"),
+    ("weight_decay", "0", "a float >= 0"),
 ])
 def test_wrong_type_names_the_key(name, value, wanted):
     with pytest.raises(ValueError) as error:
@@ -318,13 +319,32 @@ def test_wrong_type_names_the_key(name, value, wanted):
     assert f"'{name}' hyperparameter of ERM on SpuriousTabular must be {wanted}" in message
 
 
-@pytest.mark.parametrize("name, value", [("lr", 0.0), ("lr", -1e-3), ("lr", 0),
-                                         ("batch_size", 0), ("batch_size", -8),
-                                         ("mlp_width", 0)])
-def test_non_positive_values_are_rejected(name, value):
-    with pytest.raises(ValueError, match=f"'{name}' hyperparameter .* must be a positive") as error:
+@pytest.mark.parametrize("name, value, wanted", [
+    ("lr", 0.0, "a positive float"), ("lr", -1e-3, "a positive float"), ("lr", 0, "a positive float"),
+    ("batch_size", 0, "an integer in 1..65536"), ("batch_size", -8, "an integer in 1..65536"),
+    ("batch_size", 2**16 + 1, "an integer in 1..65536"),
+    ("mlp_width", 0, "an integer in 1..16384"), ("mlp_depth", 1, "an integer in 2..64"),
+    ("mlp_dropout", 1.0, "a float in [0, 1)"), ("mlp_dropout", -0.1, "a float in [0, 1)"),
+    ("weight_decay", -1e-9, "a float >= 0"),
+])
+def test_values_out_of_their_declared_range_are_rejected(name, value, wanted):
+    with pytest.raises(ValueError) as error:
         resolve_hparams(ERM, SpuriousTabular, 0, 0, {name: value})
-    assert f"Got {value!r} instead" in str(error.value)
+    assert f"The '{name}' hyperparameter of ERM on SpuriousTabular must be {wanted}. Got {value!r} instead." \
+        == str(error.value)
+
+
+def test_every_declared_default_and_random_draw_lies_in_its_range():
+    from rgd_bench.hparams import build_space, random_hparams
+    from rgd_bench.registry import ALGORITHMS, DATASETS
+
+    for algorithm in ("ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO"):
+        for dataset in ("SpuriousTabular", "ColoredMNIST5k", "PACS", "synthetic_waterbirds", "waterbirds"):
+            space = build_space(ALGORITHMS.get(algorithm), DATASETS.get(dataset))
+            for seed in range(20):
+                drawn = random_hparams(space, seed) if seed else {n: hp.default for n, hp in space.items()}
+                problems = [hp.problem(n, algorithm, drawn[n]) for n, hp in space.items()]
+                assert not any(problems), (dataset, seed, [p for p in problems if p])
 
 
 def test_weight_decay_zero_is_allowed():

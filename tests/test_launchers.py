@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import read_records
+from conftest import read_records, wait_for
 from rgd_bench.sweep.jobs import DONE, FAILED, Outcome, job_state
 from rgd_bench.sweep.launchers.dry_run import DryRunLauncher
 from rgd_bench.sweep.launchers.local import LocalLauncher
@@ -79,26 +79,52 @@ class TestSubmititLocal(LauncherSuite):
 
     @pytest.mark.slow
     def test_timed_out_job_is_requeued_and_resumes_from_its_checkpoint(self, tmp_path):
+        """Slurm's signal near the time limit (SIGUSR2, which submitit also uses for preemption):
+        the task exits with the requeue code, submitit's local controller starts it again, and
+        the engine resumes from the run's last checkpoint.  The signal is sent by the test once a
+        checkpoint exists, rather than by a short timeout, so it does not depend on the speed of
+        the machine (the controller restarts a job at most 6 times, and a task must exit within
+        ``signal_delay_s`` of the signal)."""
+        import signal
+        import time
+
         import submitit
 
+        from rgd_bench._runlock import LOCK_NAME, describe_holder
         from rgd_bench.sweep.launchers.submitit_launcher import make_task
 
+        def recorded_steps():
+            try:
+                with open(os.path.join(job.output_dir, "results.jsonl"), encoding="utf-8") as f:
+                    lines = f.read().split("\n")[:-1]  # the last one may be half written
+            except FileNotFoundError:
+                return []
+            return [json.loads(line)["step"] for line in lines]
+
         job = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["GroupDRO"], output_dir=str(tmp_path / "s"),
-                                  n_hparams=1, n_trials=1, single_test_envs=True, steps=60000,
-                                  checkpoint_freq=2000))[0]
-        # submitit's own timeout path: near the time limit the job gets Slurm's signal,
-        # checkpoints, exits with the requeue code, and is started again.  60000 steps take
-        # about a minute on an idle machine (at least one timeout) and fit in 20 attempts
-        # on a loaded one.
-        executor = submitit.LocalExecutor(str(tmp_path / "logs"), max_num_timeout=20)  # slack for a loaded machine
-        executor.update_parameters(timeout_min=30 / 60, signal_delay_s=2)
+                                  n_hparams=1, n_trials=1, single_test_envs=True, steps=6000,
+                                  checkpoint_freq=1000))[0]
+        executor = submitit.LocalExecutor(str(tmp_path / "logs"))
+        executor.update_parameters(timeout_min=10)  # never reached: the test sends the signal
         handle = executor.submit(make_task(), job.train_args, job.sweep_dir, 0)
+        try:
+            wait_for(lambda: 1000 in recorded_steps(), "the record of step 1000", 300, 0.05)  # a checkpoint exists
+            pid = describe_holder(os.path.join(job.output_dir, LOCK_NAME))["pid"]  # the running task
+            os.kill(pid, signal.SIGSTOP)  # the signal is handled as soon as it runs again
+            try:
+                os.kill(pid, signal.SIGUSR2)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            wait_for(handle.done, "the requeued job to finish", 300, 0.05)
+        finally:
+            if not handle.done():
+                handle.cancel()
         assert handle.result()[0] == Outcome.DONE
         assert job_state(job) == DONE
         log = open(os.path.join(job.output_dir, "out.txt")).read()
         assert "Resuming from the checkpoint at step" in log
         steps = [r["step"] for r in read_records(job.output_dir)]
-        assert steps == list(range(0, 60000, 2000)) + [59999]  # every record exactly once
+        assert steps == list(range(0, 6000, 1000)) + [5999]  # every record exactly once
 
 
 class TestRay(LauncherSuite):

@@ -153,21 +153,23 @@ PLUGIN_SOURCE = '''
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.hparams import HParam
 from rgd_bench.registry import ALGORITHMS
+from rgd_bench.values import POSITIVE
 
 
 @ALGORITHMS.register()
 class PluginERM(ERM):
-    HPARAMS = {"plugin_tau": HParam(0.5, lambda r: 10 ** r.uniform(-2, 0), positive=True)}
+    HPARAMS = {"plugin_tau": HParam(0.5, lambda r: 10 ** r.uniform(-2, 0), within=POSITIVE)}
 '''
 
 DIRECT_SOURCE = '''
 """Exposes a class without registering it (a class entry point)."""
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.hparams import HParam
+from rgd_bench.values import POSITIVE
 
 
 class DirectAlgo(ERM):
-    HPARAMS = {"direct_k": HParam(3, lambda r: int(r.choice([1, 2, 3])), positive=True)}
+    HPARAMS = {"direct_k": HParam(3, lambda r: int(r.choice([1, 2, 3])), within=POSITIVE)}
 
 
 class Shadow(ERM):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -153,6 +154,21 @@ def test_sums_and_standard_error_are_numpys_bit_for_bit():
         assert standard_error(values) == float(np.std(np.array(values) / np.sqrt(n)))
 
 
+def test_sums_across_columns_are_numpys_row_sums_bit_for_bit():
+    np = pytest.importorskip("numpy")
+    import random
+
+    from rgd_bench.report.stats import np_sum, np_sums_across
+    rng = random.Random(2)
+    for k in (1, 2, 3, 5, 7, 8, 9, 12):
+        columns = [[rng.choice([-0.0, 0.0, rng.random() * 10 ** rng.randint(-8, 3)]) for _ in range(30)]
+                   for _ in range(k)]
+        got = np_sums_across(columns)
+        assert got == [float(np.sum(np.array(row))) for row in zip(*columns)]
+        by_rows = [np_sum(row) for row in zip(*columns)]  # signed zeros too
+        assert [(v, math.copysign(1, v)) for v in got] == [(v, math.copysign(1, v)) for v in by_rows]
+
+
 # ---- loading: problems counted, never fatal, never silent ----------------------------------
 
 def test_malformed_unfinished_diverged_and_duplicate_runs_are_each_summarised(tmp_path):
@@ -169,11 +185,11 @@ def test_malformed_unfinished_diverged_and_duplicate_runs_are_each_summarised(tm
     assert sweep.n_run_dirs == 5
     assert len(sweep.runs) == 3  # good, broken (its good lines), diverged
     assert sweep.n_records == 3 + 2 + 2
-    assert (sweep.malformed_lines.count, sweep.unfinished.count, sweep.diverged.count,
-            sweep.duplicates.count) == (1, 1, 1, 1)
+    assert (sweep.rejected["malformed JSON"].count, sweep.n_rejected, sweep.unfinished.count,
+            sweep.diverged.count, sweep.duplicates.count) == (1, 1, 1, 1, 1)
     notes = sweep.notes()
     assert len(notes) == 4
-    assert any("1 malformed" in n and "results.jsonl:3" in n for n in notes)
+    assert any("1 malformed JSON" in n and "results.jsonl:3" in n for n in notes)
     assert any("without a 'done' file" in n and "--include_unfinished" in n for n in notes)
     assert len(load_sweeps([str(a)], include_unfinished=True).runs) == 4
 
@@ -189,16 +205,18 @@ def test_parallel_loading_gives_what_sequential_loading_gives(tmp_path, monkeypa
     monkeypatch.setattr(records, "PARALLEL_MIN_RUNS", 2)
     one, two = load_sweeps([str(tmp_path)], workers=1), load_sweeps([str(tmp_path)], workers=2)
     assert [(r.directory, r.columns) for r in one.runs] == [(r.directory, r.columns) for r in two.runs]
-    assert (two.n_run_dirs, two.n_records, two.malformed_lines.count) == (40, 120, 1)
+    assert (two.n_run_dirs, two.n_records, two.rejected["malformed JSON"].count) == (40, 120, 1)
     assert one.notes() == two.notes()
 
 
 def test_a_run_with_only_garbage_is_counted_not_fatal(tmp_path):
     os.makedirs(tmp_path / "junk")
     (tmp_path / "junk" / "results.jsonl").write_text("not json\n\n{]\n")
+    (tmp_path / "junk" / "done").write_text("done")
     write_run(tmp_path, "ok", test_envs=[0], accs=[{}])
     sweep = load_sweeps([str(tmp_path)])
-    assert len(sweep.runs) == 1 and sweep.malformed_lines.count == 3 and sweep.empty.count == 1
+    assert len(sweep.runs) == 1 and sweep.rejected["malformed JSON"].count == 3
+    assert sweep.no_valid_record.examples == [str(tmp_path / "junk")]
 
 
 def test_a_malformed_first_line_loses_only_itself(tmp_path):
@@ -208,7 +226,7 @@ def test_a_malformed_first_line_loses_only_itself(tmp_path):
     with open(path, "w") as f:  # whole-looking JSON, but not a record (no args)
         f.write('{"step": 0}\n' + "\n".join(lines[1:]) + "\n")
     sweep = load_sweeps([str(tmp_path)])
-    assert sweep.malformed_lines.count == 1 and sweep.empty.count == 0
+    assert sweep.rejected["not a record"].count == 1 and sweep.no_valid_record.count == 0
     assert list(sweep.runs[0].columns["env0_in_acc"]) == [0.75]
 
 

@@ -31,7 +31,9 @@ def test_plan_follows_domainbed():
     a = job.train_args
     assert a["seed"] == seed_hash(a["dataset"], a["algorithm"], a["test_envs"], a["hparams_seed"], a["trial_seed"])
     assert {a["hparams_seed"] for a in (j.train_args for j in jobs)} == {1, 2}
-    assert job.job_id == hashlib.md5(json.dumps(a, sort_keys=True).encode()).hexdigest()
+    # The md5 of the canonical arguments as DomainBed's, locations left out (a moved sweep resumes).
+    without_locations = {k: v for k, v in a.items() if k != "data_dir"}
+    assert job.job_id == hashlib.md5(json.dumps(without_locations, sort_keys=True).encode()).hexdigest()
     assert job.output_dir == os.path.join("/s", job.job_id)
     assert job.argv[job.argv.index("--test_envs") + 1] == "0" and "--output_dir" in job.argv
     assert len({j.job_id for j in jobs}) == len(jobs)
@@ -58,9 +60,13 @@ def test_default_sweep_file_mirrors_the_built_in_default():
 BAD_SWEEPS = [
     (["--datasets", "SpuriousTabula", "--algorithms", "ERM"], "Did you mean 'SpuriousTabular'"),
     (["--datasets", "SpuriousTabular", "--algorithms", "RDG"], "Unknown algorithm 'RDG'"),
-    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--n_hparams", "0"], "--n_hparams (0) must be larger"),
+    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--n_hparams", "0"],
+     "argument --n_hparams: must be an integer >= 1. Got '0' instead."),
+    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--n_hparams_from", "3", "--n_hparams", "2"],
+     "--n_hparams (2) must be larger"),
     (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--hparams", '{"lrr": 1}'], "Unknown hyperparameter 'lrr'"),
-    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--launcher", "slurmm"], "--launcher 'slurmm' is not a launcher"),
+    (["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--launcher", "slurmm"],
+     "argument --launcher: must be one of 'local', 'multiprocess', 'dry_run', 'submitit', 'ray'. Got 'slurmm'"),
     (["--datasets", "ColoredMNIST", "--algorithms", "ERM"], "--data_dir is required"),
 ]
 

@@ -152,13 +152,35 @@ BAD_INPUTS = [
     (("--hparams", '{"lrr": 0.1}'), "Unknown hyperparameter 'lrr'"),
     (("--hparams", '{"lr": "fast"}'), "The 'lr' hyperparameter"),
     (("--hparams", '{"lr": -1}'), "must be a positive float. Got -1"),
-    (("--hparams", '{"batch_size": 0}'), "must be a positive integer. Got 0"),
-    (("--steps", "0"), "--steps must be a positive integer"),
-    (("--checkpoint_freq", "-5"), "--checkpoint_freq must be a positive integer"),
-    (("--holdout_fraction", "1.5"), "--holdout_fraction must be in [0, 1)"),
+    (("--hparams", '{"batch_size": 0}'), "must be an integer in 1..65536. Got 0 instead."),
+    (("--steps", "0"), "argument --steps: must be a positive integer. Got '0' instead."),
+    (("--checkpoint_freq", "-5"), "argument --checkpoint_freq: must be a positive integer"),
+    (("--holdout_fraction", "1.5"), "argument --holdout_fraction: must be a float in (0, 1). Got '1.5'"),
+    # DomainBed divides by the size of the held-out split: 0 is refused, as is a fraction too small
+    # to hold out one example of a 1,000-example environment.
+    (("--holdout_fraction", "0.0"), "argument --holdout_fraction: must be a float in (0, 1). Got '0.0'"),
+    (("--holdout_fraction", "0.0001"), "leaves environment 0 (+90%) of SpuriousTabular, which has 1000 examples, "
+                                       "with an empty out split"),
     (("--hparams", '{"batch_size": 801}'), "larger than the training split of environment 1"),
-    (("--test_envs", "x"), "invalid int value: 'x'"),
-    (("--device", "tpu"), "--device must be auto, cpu, cuda or cuda:N"),
+    (("--test_envs", "x"), "argument --test_envs: must be an integer >= 0. Got 'x' instead."),
+    (("--device", "tpu"), "argument --device: must be auto, cpu, cuda or cuda:N"),
+    (("--seed", "-1"), "argument --seed: must be an integer in 0..4294967295"),
+    (("--num_workers", "-1"), "argument --num_workers: must be an integer >= 0"),
+    # Hyperparameters are checked against their declared ranges, network shapes included.
+    (("--hparams", '{"mlp_dropout": 2.0}'), "'mlp_dropout' hyperparameter of ERM on SpuriousTabular must be "
+                                           "a float in [0, 1). Got 2.0 instead."),
+    (("--hparams", '{"weight_decay": -1.0}'), "'weight_decay' hyperparameter of ERM on SpuriousTabular must be "
+                                             "a float >= 0. Got -1.0"),
+    (("--algorithm", "RGD", "--hparams", '{"optimizer": "sgd", "momentum": -1.0}'),
+     "'momentum' hyperparameter of RGD on SpuriousTabular must be a float in [0, 1)"),
+    (("--hparams", '{"mlp_width": 100000}'), "'mlp_width' hyperparameter of ERM on SpuriousTabular must be an "
+                                            "integer in 1..16384"),
+    (("--hparams", '{"mlp_depth": 1}'), "must be an integer in 2..64. Got 1"),
+    (("--hparams", '{"batch_size": 1e9}'), "'batch_size' hyperparameter of ERM on SpuriousTabular must be an "
+                                          "integer in 1..65536"),
+    (("--algorithm", "ALSO", "--hparams", '{"pi_decay": -5.0}'), "'pi_decay' hyperparameter of ALSO on "
+                                                                 "SpuriousTabular must be a float >= 0"),
+    (("--algorithm", "SGD_HWS", "--hparams", '{"hws_is_clip": 0.5}'), "must be a float >= 1"),
 ]
 
 

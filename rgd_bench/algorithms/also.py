@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from rgd_bench.algorithms.base import domain_labels, pooled
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.hparams import HParam
+from rgd_bench.values import NON_NEGATIVE, POSITIVE
 from rgd_bench.registry import ALGORITHMS
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -96,13 +97,14 @@ def pi_step(pi: torch.Tensor, log_pi_hat: torch.Tensor, gain: torch.Tensor, lr: 
 @ALGORITHMS.register()
 class ALSO(ERM):
     HPARAMS = {
-        "lr": HParam(1e-3, lambda r: 10 ** r.uniform(np.log10(3e-5), -3), positive=True),
-        "weight_decay": HParam(1e-3, lambda r: 10 ** r.uniform(-4, -1)),
-        "pi_lr": HParam(1e-3, lambda r: 10 ** r.uniform(-5, -3), positive=True, doc="eta, the step size of pi"),
-        "pi_decay": HParam(1e-2, lambda r: 10 ** r.uniform(-3, 0), doc="lambda, the weight of KL(pi || pi_hat)"),
-        "pi_temperature": HParam(1.0, lambda r: 1.0, positive=True, doc="T of pi+ = softmax(log pi+ / T)"),
+        "lr": HParam(1e-3, lambda r: 10 ** r.uniform(np.log10(3e-5), -3), POSITIVE),
+        "weight_decay": HParam(1e-3, lambda r: 10 ** r.uniform(-4, -1), NON_NEGATIVE),
+        "pi_lr": HParam(1e-3, lambda r: 10 ** r.uniform(-5, -3), POSITIVE, doc="eta, the step size of pi"),
+        "pi_decay": HParam(1e-2, lambda r: 10 ** r.uniform(-3, 0), NON_NEGATIVE,
+                           doc="lambda, the weight of KL(pi || pi_hat)"),
+        "pi_temperature": HParam(1.0, lambda r: 1.0, POSITIVE, doc="T of pi+ = softmax(log pi+ / T)"),
         "also_mode": HParam("optimistic", lambda r: "optimistic", choices=("optimistic", "descent-ascent")),
-        "also_alpha": HParam(1.0, lambda r: 1.0, doc="negative momentum of the optimistic extrapolation"),
+        "also_alpha": HParam(1.0, lambda r: 1.0, NON_NEGATIVE, doc="negative momentum of the optimistic extrapolation"),
         "also_groups": HParam("domain", lambda r: "domain", choices=GROUPINGS,
                               doc="what pi weighs: domains, classes, domain x class, or single examples"),
     }

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from rgd_bench import networks
-from rgd_bench.hparams import HParam
+from rgd_bench.hparams import MOMENTUM, HParam
 
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
@@ -99,7 +99,7 @@ def domain_labels(minibatches: Minibatches) -> torch.Tensor:
 OPTIMIZER_HPARAMS = {
     "optimizer": HParam("adam", lambda r: "adam", choices=("adam", "sgd"),
                         doc="adam (DomainBed's default) or sgd"),
-    "momentum": HParam(0.9, lambda r: float(r.choice([0.0, 0.9])), doc="SGD momentum (ignored by adam)"),
+    "momentum": HParam(0.9, lambda r: float(r.choice([0.0, 0.9])), MOMENTUM, doc="SGD momentum (ignored by adam)"),
 }
 
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from rgd_bench.algorithms.base import domain_labels, pooled
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.hparams import HParam
+from rgd_bench.values import POSITIVE
 from rgd_bench.registry import ALGORITHMS
 
 
@@ -21,7 +22,7 @@ class GroupDRO(ERM):
 
     UNIFORM_OVER_GROUPS = True
 
-    HPARAMS = {"groupdro_eta": HParam(1e-2, lambda r: 10 ** r.uniform(-3, -1), positive=True)}
+    HPARAMS = {"groupdro_eta": HParam(1e-2, lambda r: 10 ** r.uniform(-3, -1), POSITIVE)}
 
     def __init__(self, input_shape, num_classes, num_domains, hparams):
         super().__init__(input_shape, num_classes, num_domains, hparams)

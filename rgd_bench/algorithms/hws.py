@@ -24,6 +24,7 @@ from rgd_bench.algorithms._softmax_sampler import SoftmaxSampler
 from rgd_bench.algorithms.base import OPTIMIZER_HPARAMS, pooled
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.hparams import HParam
+from rgd_bench.values import POSITIVE, Range
 from rgd_bench.registry import ALGORITHMS
 
 
@@ -33,13 +34,13 @@ class SGD_HWS(ERM):
     SAMPLES_EXAMPLES = True
     HPARAMS = {
         **OPTIMIZER_HPARAMS,
-        "hws_beta": HParam(1.0, lambda r: 10 ** r.uniform(-1, 2), positive=True,
+        "hws_beta": HParam(1.0, lambda r: 10 ** r.uniform(-1, 2), POSITIVE,
                            doc="inverse temperature of softmax(beta * L)"),
         "hws_init_loss": HParam(10.0, lambda r: 10.0,
                                 doc="initial loss history: high, so unseen examples come first"),
         "hws_staleness_correction": HParam(False, lambda r: False),
-        "hws_is_clip": HParam(10.0, lambda r: 10.0, positive=True,
-                              doc="upper clip of the staleness importance weights"),
+        "hws_is_clip": HParam(10.0, lambda r: 10.0, Range(1),
+                              doc="upper clip of the staleness importance weights (>= 1: weights are clipped to at most it)"),
     }
 
     def __init__(self, input_shape, num_classes, num_domains, hparams):

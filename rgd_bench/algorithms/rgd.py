@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from rgd_bench.algorithms.base import OPTIMIZER_HPARAMS, pooled
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.hparams import HParam
+from rgd_bench.values import POSITIVE
 from rgd_bench.registry import ALGORITHMS
 
 
@@ -36,11 +37,11 @@ def rgd_weights(losses: torch.Tensor, clip: float, temperature: float) -> torch.
 class RGD(ERM):
     HPARAMS = {
         **OPTIMIZER_HPARAMS,
-        "rgd_clip": HParam(1.0, lambda r: 10 ** r.uniform(-1, 1), positive=True,
+        "rgd_clip": HParam(1.0, lambda r: 10 ** r.uniform(-1, 1), POSITIVE,
                            doc="tau: losses are clipped at tau before exponentiation"),
         "rgd_temperature_rule": HParam("fixed", lambda r: "fixed", choices=("fixed", "clip_plus_one"),
                                        doc="fixed: T = rgd_temperature; clip_plus_one: T = tau + 1"),
-        "rgd_temperature": HParam(1.0, lambda r: 1.0, positive=True, doc="T when the rule is 'fixed'"),
+        "rgd_temperature": HParam(1.0, lambda r: 1.0, POSITIVE, doc="T when the rule is 'fixed'"),
     }
 
     @property

@@ -6,7 +6,7 @@ from torch.utils.data import TensorDataset
 
 from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
-from rgd_bench.hparams import HParam
+from rgd_bench.hparams import mlp_space
 from rgd_bench.registry import DATASETS
 
 
@@ -28,11 +28,7 @@ class SpuriousTabular(MultipleDomainDataset):
     EXAMPLES_PER_ENV = 1000
     SPURIOUS_AGREEMENT = (0.9, 0.8, 0.1)
     DATA_SEED = 0
-    HPARAMS = {
-        "mlp_width": HParam(64, lambda r: int(2 ** r.uniform(5, 8)), positive=True),
-        "mlp_depth": HParam(3, lambda r: int(r.choice([2, 3, 4])), positive=True),
-        "mlp_dropout": HParam(0.0, lambda r: float(r.choice([0.0, 0.1, 0.5]))),
-    }
+    HPARAMS = mlp_space()
 
     def __init__(self, root, test_envs, hparams):
         super().__init__(root, test_envs, hparams)

@@ -24,17 +24,18 @@ from typing import Any
 from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.datasets.wilds_transforms import ImageTransform
 from rgd_bench.errors import MissingDataError
-from rgd_bench.hparams import HParam
+from rgd_bench.hparams import BATCH_SIZE, DROPOUT, MOMENTUM, HParam, mlp_space
 from rgd_bench.registry import DATASETS
+from rgd_bench.values import NON_NEGATIVE, POSITIVE, Range
 
 
-def _fixed(value) -> HParam:
-    return HParam(value, lambda r: value)
+def _fixed(value, within: Range | None = None) -> HParam:
+    return HParam(value, lambda r: value, within)
 
 
 def _log_uniform_around(value: float) -> HParam:
     """Random draws within a decade either side of WILDS's value."""
-    return HParam(value, lambda r: value * 10 ** r.uniform(-1, 1), positive=True)
+    return HParam(value, lambda r: value * 10 ** r.uniform(-1, 1), POSITIVE)
 
 
 class WildsBenchmark(MultipleDomainDataset):
@@ -89,13 +90,13 @@ def _image_hparams(optimizer: str, lr: float, weight_decay: float, batch_size: i
                    pretrained: bool) -> dict[str, HParam]:
     return {
         "optimizer": HParam(optimizer, lambda r: optimizer, choices=("adam", "sgd")),
-        "momentum": _fixed(0.9),
+        "momentum": _fixed(0.9, MOMENTUM),
         "lr": _log_uniform_around(lr),
-        "weight_decay": _fixed(weight_decay),
-        "batch_size": HParam(batch_size, lambda r: batch_size, positive=True),
+        "weight_decay": _fixed(weight_decay, NON_NEGATIVE),
+        "batch_size": _fixed(batch_size, BATCH_SIZE),
         "resnet18": _fixed(False),
         "pretrained": _fixed(pretrained),
-        "resnet_dropout": _fixed(0.0),
+        "resnet_dropout": _fixed(0.0, DROPOUT),
         "freeze_bn": _fixed(False),
     }
 
@@ -161,12 +162,7 @@ class SyntheticWaterbirdsBenchmark(WildsBenchmark):
     WILDS_NAME, N_TRAIN, N_EPOCHS = "synthetic_waterbirds", 2000, 20
     GROUPBY_FIELDS, VAL_METRIC = ("background", "y"), "acc_wg"
     NEEDS_DATA_DIR = False
-    HPARAMS = {
-        "batch_size": HParam(64, lambda r: int(2 ** r.uniform(5, 8)), positive=True),
-        "mlp_width": HParam(64, lambda r: int(2 ** r.uniform(5, 8)), positive=True),
-        "mlp_depth": HParam(3, lambda r: int(r.choice([2, 3, 4])), positive=True),
-        "mlp_dropout": HParam(0.0, lambda r: float(r.choice([0.0, 0.1, 0.5]))),
-    }
+    HPARAMS = {"batch_size": HParam(64, lambda r: int(2 ** r.uniform(5, 8)), BATCH_SIZE), **mlp_space()}
 
 
 # WILDS datasets whose models the engine does not build, with what to use instead.

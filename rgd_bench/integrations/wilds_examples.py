@@ -402,8 +402,8 @@ def _flags(spaces: dict, parse_bool: Callable) -> list[tuple[str, dict]]:
             kwargs = {"help": f"{name}: {hp.doc or key} (default {hp.default!r})"}
             if hp.kind is bool:
                 kwargs.update(type=parse_bool, const=True, nargs="?")
-            else:
-                kwargs.update(type=hp.kind, choices=list(hp.choices) or None)
+            else:  # checked against the hyperparameter's own declaration: type, range, choices
+                kwargs.update(type=hp.spec.parse, metavar=hp.kind.__name__.upper())
             flags.append((f"--{key}", kwargs))
     return flags
 

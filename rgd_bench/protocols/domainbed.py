@@ -64,8 +64,14 @@ class DomainBedProtocol:
         ``seed_hash(trial_seed, env_i)`` as DomainBed."""
         in_splits, out_splits = [], []
         for env_i, env in enumerate(self.dataset):
-            out, in_ = split_dataset(env, int(len(env) * self.args.holdout_fraction),
-                                     seed_hash(self.args.trial_seed, env_i))
+            n_out = int(len(env) * self.args.holdout_fraction)
+            if not 0 < n_out < len(env):  # DomainBed divides by the size of every split
+                raise UsageError(
+                    f"--holdout_fraction {self.args.holdout_fraction} leaves environment {env_i} "
+                    f"({self.dataset.ENVIRONMENTS[env_i]}) of {self.args.dataset}, which has {len(env)} "
+                    f"examples, with an empty {'out' if n_out == 0 else 'in'} split; use a fraction in "
+                    f"[{1 / len(env):.4g}, {1 - 1 / len(env):.4g}].")
+            out, in_ = split_dataset(env, n_out, seed_hash(self.args.trial_seed, env_i))
             for name, data, target in ((f"env{env_i}_in", in_, in_splits), (f"env{env_i}_out", out, out_splits)):
                 weights = balanced_class_weights(data) if self.hparams["class_balanced"] else None
                 target.append(_Split(name, data, in_memory_tensors(data), weights))

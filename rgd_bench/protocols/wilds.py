@@ -26,6 +26,7 @@ from torch.utils.data import default_collate
 from rgd_bench._batches import SeededItems, TrainBatches, epoch_indices, eval_batches, step_indices
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
+from rgd_bench.rundir import writing
 
 
 class WildsProtocol:
@@ -135,7 +136,7 @@ class WildsProtocol:
     def _log_csv(self, split: str, epoch: float, step: int, metrics: dict[str, float]) -> None:
         path = os.path.join(self.args.output_dir, f"{split}_eval.csv")
         row = {"epoch": epoch, **metrics, "step": step}
-        with open(path, "a", newline="", encoding="utf-8") as f:
+        with writing(path), open(path, "a", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
             if f.tell() == 0:
                 writer.writeheader()

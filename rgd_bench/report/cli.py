@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 
 from rgd_bench._cli import ArgumentParser, run_cli
 from rgd_bench.errors import UsageError
+from rgd_bench.rundir import atomic_file, writing
 from rgd_bench.report.build import Report, make_report
 from rgd_bench.report.formats import FORMATS, renderer
 from rgd_bench.report.selection import SELECTION_METHODS
@@ -65,24 +65,22 @@ def check_inputs(paths: list[str]) -> None:
                              else f"{path!r} is not a directory")
 
 
+def check_output_paths(output: str | None, out_dir: str | None) -> None:
+    """Refuse, before anything is read or written, an --output that is a directory or an
+    --out_dir that is a file."""
+    if output is not None and (os.path.isdir(output) or output.endswith(os.sep)):
+        raise UsageError(f"--output {output!r} is a directory; give a file name, or use --out_dir to write "
+                         "every format into a directory")
+    if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"--out_dir {out_dir!r} exists and is not a directory")
+
+
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    except OSError as error:
-        raise UsageError(f"cannot write {path!r}: {error.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    """Write ``text`` to ``path`` whole or not at all (one line naming the path if it fails)."""
+    with writing(path, hint=""):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with atomic_file(path, "w") as f:
             f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the report from others
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def announce_long_load(n_run_dirs: int) -> None:
@@ -124,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out_dir and args.output:
         raise UsageError("--output and --out_dir exclude each other: --output writes one format, "
                          "--out_dir all of them")
+    check_output_paths(args.output, args.out_dir)
     report = load(args)
     if args.out_dir:
         texts = {FORMATS[name][2]: renderer(name)(report) for name in FORMATS}  # all rendered before any write

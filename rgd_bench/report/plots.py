@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
+from rgd_bench.report.formats.escape import visible
 from rgd_bench.report.leaderboard import Leaderboard
 from rgd_bench.report.records import Run
 
@@ -77,8 +78,10 @@ def to_svg(figure: "Figure", name: str) -> str:
 
 
 def _label(text: str) -> str:
-    """Text shown literally: a '$' would otherwise start matplotlib's mathtext."""
-    return text.replace("$", r"\$")
+    """Text shown literally: control characters as their escapes (``escape.visible``: raw
+    ones would make the SVG invalid XML, a lone surrogate would crash matplotlib), and a '$'
+    escaped, which would otherwise start matplotlib's mathtext."""
+    return visible(text).replace("$", r"\$")
 
 
 def _colors(algorithms: list[str]) -> dict[str, str]:

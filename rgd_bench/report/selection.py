@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from rgd_bench.report.records import Run
-from rgd_bench.report.stats import np_mean, np_sum
+from rgd_bench.report.stats import np_sum, np_sums_across
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class TrainingDomainValidation(SelectionMethod):
         best = None
         for run in single_test_env_runs(runs):
             val_columns = [run.columns[f"env{i}_out_acc"] for i in range(run.n_envs) if i != test_env]
-            val_accs = [np_mean(accs) for accs in zip(*val_columns)]
+            val_accs = [total / len(val_columns) for total in np_sums_across(val_columns)]  # np.mean per step
             if not val_accs:
                 continue
             j = max(range(len(val_accs)), key=val_accs.__getitem__)  # the first among equals
@@ -102,12 +102,15 @@ class TestDomainOracle(SelectionMethod):
     def run_choice(cls, runs, test_env):
         last = None
         for run in single_test_env_runs(runs):
-            for j in range(run.n_records):
-                if last is None or run.steps[j] >= last[0].steps[last[1]]:
-                    last = (run, j)  # a stable sort's last element among equal steps
+            steps = run.steps
+            if not steps:
+                continue
+            top = max(steps)
+            if last is None or top >= last[2]:  # a stable sort's last element among equal steps
+                last = (run, len(steps) - 1 - steps[::-1].index(top), top)
         if last is None:
             return None
-        run, j = last
+        run, j, _ = last
         return Choice(run.columns[f"env{test_env}_out_acc"][j],
                       run.columns[f"env{test_env}_in_acc"][j], run, j)
 
@@ -153,7 +156,7 @@ class LeaveOneDomainOut(SelectionMethod):
         del val_columns[test_env]
         if not val_columns or any(c is None for c in val_columns):
             return None  # a training environment never held out with the test one
-        val_accs = [np_sum(accs) / (n_envs - 1) for accs in zip(*val_columns)]
+        val_accs = [total / (n_envs - 1) for total in np_sums_across(val_columns)]
         j = max(range(len(val_accs)), key=val_accs.__getitem__)
         return Choice(val_accs[j], test.columns[f"env{test_env}_in_acc"][j], test, j)
 

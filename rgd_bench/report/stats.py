@@ -7,8 +7,9 @@ out as in DomainBed's collect_results, which uses numpy.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 _PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE
 
@@ -41,6 +42,20 @@ def _pairwise(a: Sequence[float], start: int, n: int) -> float:
 
 def np_mean(values: Sequence[float]) -> float:
     return np_sum(values) / len(values)
+
+
+def np_sums_across(columns: Sequence[Sequence[float]]) -> list[float]:
+    """``[np_sum(row) for row in zip(*columns)]``: per position, the numpy sum of the columns'
+    values in column order.  Fewer than 8 columns (numpy adds them one after another) are
+    added a column at a time by ``map`` in C: bit for bit the same, many times faster."""
+    if len(columns) >= 8:
+        return [np_sum(row) for row in zip(*columns)]
+    if not columns:
+        return []
+    sums: Iterable[float] = columns[0]  # -0.0 + x is x for every x, signed zeros included
+    for column in columns[1:]:
+        sums = map(operator.add, sums, column)
+    return list(sums)
 
 
 def np_std(values: Sequence[float]) -> float:

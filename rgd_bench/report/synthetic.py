@@ -5,12 +5,13 @@ quality, and accuracy rises with the step, so model selection has something to c
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
 import random
 from typing import Sequence
+
+from rgd_bench.rundir import RESULTS_NAME, job_id, mark_done
 
 
 def synthetic_sweep(output_dir: str, datasets: Sequence[tuple[str, int]] = (("VLCS", 4),),
@@ -42,12 +43,11 @@ def synthetic_sweep(output_dir: str, datasets: Sequence[tuple[str, int]] = (("VL
                     "skip_model_save": False, "steps": 100 * (n_checkpoints - 1) + 1,
                     "task": "domain_generalization", "test_envs": test_envs, "trial_seed": trial_seed,
                     "uda_holdout_fraction": 0}
-            run_hash = hashlib.md5(json.dumps(args, sort_keys=True).encode()).hexdigest()
-            run_dir = os.path.join(output_dir, run_hash)
+            run_dir = os.path.join(output_dir, job_id(args))
             args["output_dir"] = run_dir
             os.makedirs(run_dir, exist_ok=True)
             base = 0.55 + offsets.get(algorithm, 0.0) + 0.05 * rng.random()
-            with open(os.path.join(run_dir, "results.jsonl"), "w") as f:
+            with open(os.path.join(run_dir, RESULTS_NAME), "w") as f:
                 for checkpoint in range(n_checkpoints):
                     progress = checkpoint / max(1, n_checkpoints - 1)
                     record = {"args": args, "hparams": hparams, "step": 100 * checkpoint,
@@ -59,7 +59,41 @@ def synthetic_sweep(output_dir: str, datasets: Sequence[tuple[str, int]] = (("VL
                             acc = base + 0.3 * progress + shift + 0.04 * rng.gauss(0, 1)
                             record[f"env{env}_{split}_acc"] = min(1.0, max(0.0, acc))
                     f.write(json.dumps(record, sort_keys=True) + "\n")
-            with open(os.path.join(run_dir, "done"), "w") as f:
-                f.write("done")
+            mark_done(run_dir, durable=False)
             n_runs += 1
     return n_runs
+
+
+def corrupted_copy(sweep_dir: str, corrupted_dir: str, expected_dir: str, share: float = 0.01,
+                   seed: int = 0) -> int:
+    """Copy a sweep twice: into ``corrupted_dir`` with about ``share`` of its record lines
+    damaged (cut short, a control byte inserted, or replaced by an object that is no record:
+    each one certainly invalid), and into ``expected_dir`` without those lines (a run left with
+    none is left out).  A report of the first must show the tables of the second and count
+    exactly the damaged lines, which this returns."""
+    rng = random.Random(seed)
+    damaged = 0
+    for name in sorted(os.listdir(sweep_dir)):
+        source = os.path.join(sweep_dir, name)
+        if not os.path.isfile(os.path.join(source, RESULTS_NAME)):
+            continue
+        with open(os.path.join(source, RESULTS_NAME), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        written, kept = [], []
+        for line in lines:
+            if rng.random() < share:
+                damaged += 1
+                written.append(rng.choice([line[:rng.randrange(len(line))], '{"a": 1}',
+                                           line[:len(line) // 2] + "\x01" + line[len(line) // 2:]]))
+            else:
+                written.append(line)
+                kept.append(line)
+        for target, target_lines in ((corrupted_dir, written), (expected_dir, kept)):
+            if not target_lines:
+                continue
+            run_dir = os.path.join(target, name)
+            os.makedirs(run_dir)
+            with open(os.path.join(run_dir, RESULTS_NAME), "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in target_lines))
+            mark_done(run_dir, durable=False)
+    return damaged

@@ -16,11 +16,14 @@ import sys
 from typing import Any, Sequence
 
 from rgd_bench._cli import ArgumentParser, run_cli
+from rgd_bench._files import UnreadableFile, read_regular
 from rgd_bench.errors import UsageError
-from rgd_bench.sweep.launchers import launcher_class, make_launcher
-from rgd_bench.sweep.jobs import DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, RUNNING, STATES, failure_of, job_state
-from rgd_bench.sweep.plan import SweepSpec, plan_jobs
+from rgd_bench.sweep.launchers import LAUNCHERS, launcher_class, make_launcher
+from rgd_bench.sweep.jobs import (DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, RUNNING, STATES, adopt_legacy_dirs,
+                                  failure_of, job_state)
+from rgd_bench.sweep.plan import SPEC_KEYS, SweepSpec, plan_jobs
 from rgd_bench.train import check_writable
+from rgd_bench.values import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Spec
 
 PROG = "python -m rgd_bench.sweep"
 COMMANDS = ("launch", "status", "list", "delete_incomplete")
@@ -34,93 +37,96 @@ DEFAULT_SWEEP: dict[str, Any] = {
     "output_dir": "sweep_output/default",
     "launcher": "multiprocess",
 }
-SPEC_KEYS = {"datasets", "algorithms", "n_hparams_from", "n_hparams", "n_trials", "steps", "checkpoint_freq",
-             "hparams", "holdout_fraction", "single_test_envs", "data_dir", "output_dir", "train_args"}
-RUN_KEYS = {"launcher", "workers", "retries", "skip_confirmation", "partition", "time_min", "gpus_per_job",
-            "cpus_per_job", "mem_gb", "cluster", "ray_address"}
-KEY_TYPES = {"datasets": list, "algorithms": list, "n_hparams_from": int, "n_hparams": int, "n_trials": int,
-             "steps": int, "checkpoint_freq": int, "hparams": str, "holdout_fraction": (int, float),
-             "single_test_envs": bool, "data_dir": str, "output_dir": str, "train_args": dict,
-             "launcher": str, "workers": int, "retries": int, "skip_confirmation": bool, "partition": str,
-             "time_min": int, "gpus_per_job": int, "cpus_per_job": int, "mem_gb": int, "cluster": str,
-             "ray_address": str}
-KEY_TYPE_NAMES = {list: "a list of names", int: "an integer", str: "a string", (int, float): "a number",
-                  bool: "true or false", dict: "a table"}
+# Every key of a sweep, as a flag and in a sweep file, declared once: the plan's keys
+# (plan.SPEC_KEYS) and these, of how it runs.
+RUN_KEYS: dict[str, Spec] = {
+    "launcher": Spec(str, choices=tuple(LAUNCHERS)), "workers": Spec(int, AT_LEAST_ONE),
+    "retries": Spec(int, NON_NEGATIVE), "skip_confirmation": Spec(bool), "partition": Spec(str),
+    "time_min": Spec(int, POSITIVE), "gpus_per_job": Spec(int, NON_NEGATIVE), "cpus_per_job": Spec(int, AT_LEAST_ONE),
+    "mem_gb": Spec(int, POSITIVE), "cluster": Spec(str, choices=("slurm", "local", "debug")), "ray_address": Spec(str),
+}
+KEYS = {**SPEC_KEYS, **RUN_KEYS}
+HELP = {
+    "hparams": "JSON object of hyperparameter overrides for every job",
+    "single_test_envs": "only single test environments (default: singles and pairs, as DomainBed)",
+    "workers": "multiprocess: worker processes", "retries": "extra attempts for a job that fails (default 0)",
+    "partition": "Slurm partition", "time_min": "Slurm time limit per job, minutes (requeued on timeout)",
+    "cluster": "submitit executor: slurm (default when present), local, debug",
+    "ray_address": "ray.init address (default: start a local Ray)",
+}
+SLURM_KEYS = ("partition", "time_min", "gpus_per_job", "cpus_per_job", "mem_gb", "cluster", "ray_address")
+MAX_SWEEP_FILE_BYTES = 2**20
+PATH_FLAGS = ("--data_dir", "--output_dir")  # their values may end in .toml without being a sweep file
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description="Plan, launch and inspect sweeps of training runs.")
+    parser = ArgumentParser(prog=PROG, description="Plan, launch and inspect sweeps of training runs. "
+                                                   "A sweep file (SWEEP.toml) may come anywhere.")
     parser.add_argument("command", choices=COMMANDS)
-    parser.add_argument("sweep_file", nargs="?", help="a TOML file with the sweep's keys (see sweeps/)")
-    parser.add_argument("--datasets", nargs="+")
-    parser.add_argument("--algorithms", nargs="+")
-    parser.add_argument("--n_hparams_from", type=int)
-    parser.add_argument("--n_hparams", type=int)
-    parser.add_argument("--n_trials", type=int)
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--checkpoint_freq", type=int)
-    parser.add_argument("--hparams", type=str, help="JSON object of hyperparameter overrides for every job")
-    parser.add_argument("--holdout_fraction", type=float)
-    parser.add_argument("--single_test_envs", action="store_true", default=None,
-                        help="only single test environments (default: singles and pairs, as DomainBed)")
-    parser.add_argument("--data_dir", type=str)
-    parser.add_argument("--output_dir", type=str)
-    parser.add_argument("--launcher", type=str)
-    parser.add_argument("--workers", type=int, help="multiprocess: worker processes")
-    parser.add_argument("--retries", type=int, help="extra attempts for a job that fails (default 0)")
     slurm = parser.add_argument_group("submitit (Slurm) and ray launchers")
-    slurm.add_argument("--partition", type=str, help="Slurm partition")
-    slurm.add_argument("--time_min", type=int, help="Slurm time limit per job, minutes (requeued on timeout)")
-    slurm.add_argument("--gpus_per_job", type=int)
-    slurm.add_argument("--cpus_per_job", type=int)
-    slurm.add_argument("--mem_gb", type=int)
-    slurm.add_argument("--cluster", type=str, help="submitit executor: slurm (default when present), local, debug")
-    slurm.add_argument("--ray_address", type=str, help="ray.init address (default: start a local Ray)")
-    parser.add_argument("--skip_confirmation", action="store_true", default=None)
+    for key, spec in KEYS.items():
+        if key == "train_args":
+            continue  # a table: sweep files only
+        group = slurm if key in SLURM_KEYS else parser
+        if spec.kind is bool:
+            group.add_argument(f"--{key}", action="store_true", default=None, help=HELP.get(key))
+        elif spec.kind is list:
+            group.add_argument(f"--{key}", nargs="+", type=spec.item.parse, help=HELP.get(key))
+        else:
+            group.add_argument(f"--{key}", type=spec.parse, help=HELP.get(key))
     return parser
 
 
+def split_sweep_file(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The sweep file (a word ending in .toml, wherever it stands) and the other words."""
+    files, rest = [], []
+    for i, word in enumerate(argv):
+        is_file = word.endswith(".toml") and not word.startswith("-") and (i == 0 or argv[i - 1] not in PATH_FLAGS)
+        (files if is_file else rest).append(word)
+    if len(files) > 1:
+        raise UsageError(f"one sweep file at a time; got {', '.join(map(repr, files))}")
+    return (files[0] if files else None), rest
+
+
 def load_sweep_file(path: str) -> dict[str, Any]:
+    """The keys of a TOML sweep file, each checked against its declaration."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
-        with open(path, "rb") as f:
-            values = tomllib.load(f)
-    except OSError as error:
-        raise UsageError(f"Cannot read the sweep file {path!r}: {error.strerror}.") from None
+        text = read_regular(path, MAX_SWEEP_FILE_BYTES).decode("utf-8")
+        values = tomllib.loads(text)
+    except (UnreadableFile, OSError) as error:
+        raise UsageError(f"Cannot read the sweep file {path!r}: {error}.") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"The sweep file {path!r} is not UTF-8 text (byte {error.start}).") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"The sweep file {path!r} is not valid TOML: {error}.") from None
-    unknown = sorted(set(values) - SPEC_KEYS - RUN_KEYS)
+    unknown = sorted(set(values) - set(KEYS))
     if unknown:
-        raise UsageError(f"Unknown key {unknown[0]!r} in {path!r}; valid keys: "
-                         f"{', '.join(sorted(SPEC_KEYS | RUN_KEYS))}.")
+        raise UsageError(f"Unknown key {unknown[0]!r} in {path!r}; valid keys: {', '.join(sorted(KEYS))}.")
     if isinstance(values.get("hparams"), dict):
         values["hparams"] = json.dumps(values["hparams"], sort_keys=True)
     for key, value in values.items():
-        expected = KEY_TYPES.get(key)
-        if expected and not (isinstance(value, expected) and not (expected is int and isinstance(value, bool))):
-            raise UsageError(f"The key {key!r} in {path!r} must be {KEY_TYPE_NAMES[expected]}. Got {value!r} instead.")
+        message = KEYS[key].message(f"The key {key!r} in {path!r}", value)
+        if message:
+            raise UsageError(message)
     return values
 
 
-def resolve_settings(args) -> dict[str, Any]:
+def resolve_settings(args, sweep_file: str | None) -> dict[str, Any]:
     """Defaults < sweep file < command-line flags."""
     settings: dict[str, Any] = {"launcher": "multiprocess", "retries": 0, "skip_confirmation": False}
-    if args.sweep_file:
-        settings.update(load_sweep_file(args.sweep_file))
+    if sweep_file:
+        settings.update(load_sweep_file(sweep_file))
     elif not (args.datasets or args.algorithms):  # the bare commands act on the default sweep
         settings.update(DEFAULT_SWEEP)
-    flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "sweep_file")}
+    flags = {k: v for k, v in vars(args).items() if v is not None and k != "command"}
     settings.update(flags)
     for required in ("datasets", "algorithms", "output_dir"):
         if not settings.get(required):
             raise UsageError(f"--{required} is required (or give a sweep file that sets it).")
-    if settings.get("retries", 0) < 0:
-        raise UsageError(f"--retries must be 0 or more. Got {settings['retries']} instead.")
-    if settings.get("workers") is not None and settings["workers"] < 1:
-        raise UsageError(f"--workers must be at least 1. Got {settings['workers']} instead.")
     return settings
 
 
@@ -207,15 +213,22 @@ def delete_incomplete(jobs, states, settings) -> int:
           f"({sum(states[j.job_id] == RUNNING for j in jobs)} running ones are kept).")
     if doomed and confirm(f"Delete {len(doomed)} run directories?", settings["skip_confirmation"]):
         for job in doomed:
-            shutil.rmtree(job.output_dir)
+            shutil.rmtree(job.existing_dir())
         print(f"Deleted {len(doomed)}.")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    sweep_file, argv = split_sweep_file(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    settings = resolve_settings(args)
+    settings = resolve_settings(args, sweep_file)
     jobs = plan_jobs(spec_from(settings))
+    if args.command == "launch":
+        launcher_class(settings["launcher"])  # an unknown launcher fails before anything is written
+        check_writable(settings["output_dir"])
+        adopted = adopt_legacy_dirs(jobs)
+        if adopted:
+            print(f"Adopted {adopted} run directories that rgd_bench 0.1 named (renamed to their job ids).")
     states = {job.job_id: job_state(job) for job in jobs}
     if args.command == "list":
         for job in jobs:
@@ -226,8 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "delete_incomplete":
         return delete_incomplete(jobs, states, settings)
-    launcher_class(settings["launcher"])  # an unknown launcher fails before anything is written
-    check_writable(settings["output_dir"])
     os.makedirs(settings["output_dir"], exist_ok=True)
     return launch(jobs, states, settings)
 

@@ -17,17 +17,18 @@ import traceback
 from dataclasses import dataclass
 
 from rgd_bench._runlock import RUN_IN_USE_EXIT_CODE, is_held
+from rgd_bench.errors import UsageError
+from rgd_bench.rundir import FAILURE_NAME, atomic_file, is_done
 from rgd_bench.sweep.plan import Job
 
 DONE, RUNNING, INCOMPLETE, FAILED, NOT_LAUNCHED = "Done", "Running", "Incomplete", "Failed", "Not launched"
 STATES = (DONE, RUNNING, INCOMPLETE, FAILED, NOT_LAUNCHED)
-FAILURE_NAME = "failed.json"
 ERROR_TAIL_LINES = 25
 
 
 def job_state(job: Job) -> str:
-    run_dir = job.output_dir
-    if os.path.exists(os.path.join(run_dir, "done")):
+    run_dir = job.existing_dir()
+    if is_done(run_dir):
         return DONE
     if is_held(run_dir):
         return RUNNING
@@ -38,9 +39,22 @@ def job_state(job: Job) -> str:
     return NOT_LAUNCHED
 
 
+def adopt_legacy_dirs(jobs: list[Job]) -> int:
+    """Rename run directories that rgd_bench 0.1 named (its job ids held ``data_dir``) to their
+    job's id, so that a sweep launched before resumes instead of starting over.  A directory
+    a live process holds is left alone.  Returns how many were adopted."""
+    adopted = 0
+    for job in jobs:
+        legacy = job.legacy_output_dir
+        if legacy != job.output_dir and job.existing_dir() == legacy and not is_held(legacy):
+            os.rename(legacy, job.output_dir)
+            adopted += 1
+    return adopted
+
+
 def failure_of(job: Job) -> dict | None:
     try:
-        with open(os.path.join(job.output_dir, FAILURE_NAME), encoding="utf-8") as f:
+        with open(os.path.join(job.existing_dir(), FAILURE_NAME), encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
@@ -57,16 +71,20 @@ class Outcome:
 
 
 def record_outcome(job: Job, outcome: Outcome, attempts: int) -> None:
-    """Write or clear ``failed.json`` (atomically) after an attempt."""
+    """Write or clear ``failed.json`` (atomically) after an attempt.  When it cannot be
+    written (the disk that failed the job is full), say so in one line and go on: the job
+    then shows as Incomplete and the next launch runs it again."""
     path = os.path.join(job.output_dir, FAILURE_NAME)
-    if outcome.status == Outcome.FAILED:
-        os.makedirs(job.output_dir, exist_ok=True)
-        temporary = f"{path}.tmp-{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump({"attempts": attempts, "error": outcome.error, "time": time.time()}, f)
-        os.replace(temporary, path)
-    elif outcome.status == Outcome.DONE and os.path.exists(path):
-        os.remove(path)
+    try:
+        if outcome.status == Outcome.FAILED:
+            os.makedirs(job.output_dir, exist_ok=True)
+            with atomic_file(path, "w") as f:
+                json.dump({"attempts": attempts, "error": outcome.error, "time": time.time()}, f)
+        elif outcome.status == Outcome.DONE and os.path.exists(path):
+            os.remove(path)
+    except OSError as error:
+        print(f"rgd_bench.sweep: cannot record the outcome of {job.describe()} in {path!r}: "
+              f"{error.strerror or error}", file=sys.stderr)
 
 
 def _tail(text: str) -> str:
@@ -82,6 +100,8 @@ def run_in_process(job: Job) -> Outcome:
         summary = train(job.argv)
     except RunInUse as error:
         return Outcome(Outcome.BUSY, str(error))
+    except UsageError as error:  # one line says it all (bad input, a full disk)
+        return Outcome(Outcome.FAILED, str(error))
     except (KeyboardInterrupt, SystemExit):
         raise  # an interrupt, or a scheduler's preemption exit: not the job's failure
     except BaseException:  # a job's failure must not stop the sweep

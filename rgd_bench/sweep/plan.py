@@ -1,20 +1,41 @@
 """Plan a sweep exactly as DomainBed's ``sweep.py`` does: jobs, their arguments, their ids.
 
-A job's identity is the md5 of its canonical JSON arguments (``sort_keys=True``), which
-names its run directory, so relaunching finds every job where it left it.
+A job's id is the md5 of its canonical JSON arguments without their locations
+(``rundir.job_id``), which names its run directory, so relaunching finds every job where
+it left it, even after the sweep or its data moved.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator
 
 from rgd_bench._cli import lookup
 from rgd_bench.errors import UsageError
-from rgd_bench.hparams import parse_overrides, resolve_hparams, seed_hash
+from rgd_bench.hparams import seed_hash
 from rgd_bench.registry import ALGORITHMS, DATASETS
+from rgd_bench.rundir import job_id, legacy_job_id
+from rgd_bench.train import FLAG_SPECS, build_parser, check_args
+from rgd_bench.values import AT_LEAST_ONE, NON_NEGATIVE, Spec
+
+# A sweep's plan, declared once: the sweep command's flags and a sweep file's keys are checked
+# against these, and so is a SweepSpec made in Python.
+NAMES = Spec(list, item=Spec(str))
+SPEC_KEYS: dict[str, Spec] = {
+    "datasets": NAMES, "algorithms": NAMES,
+    "n_hparams_from": Spec(int, NON_NEGATIVE), "n_hparams": Spec(int, AT_LEAST_ONE), "n_trials": Spec(int, AT_LEAST_ONE),
+    "steps": FLAG_SPECS["steps"], "checkpoint_freq": FLAG_SPECS["checkpoint_freq"],
+    "hparams": Spec(str), "holdout_fraction": FLAG_SPECS["holdout_fraction"], "single_test_envs": Spec(bool),
+    "data_dir": Spec(str), "output_dir": Spec(str), "train_args": Spec(dict),
+}
+# The train flags the sweep sets for every job itself; [train_args] may set the others.
+PLANNED_FLAGS = ("dataset", "algorithm", "test_envs", "holdout_fraction", "hparams_seed", "trial_seed", "seed",
+                 "data_dir", "output_dir", "steps", "checkpoint_freq", "hparams")
+# Planning holds every job in memory (about a kilobyte each); DomainBed's full benchmark with
+# all of its algorithms is about 200,000 jobs.
+MAX_JOBS = 1_000_000
 
 
 @dataclass
@@ -43,26 +64,29 @@ class Job:
     train_args: dict[str, Any]
     sweep_dir: str
 
-    @property
+    @cached_property
     def job_id(self) -> str:
-        return hashlib.md5(json.dumps(self.train_args, sort_keys=True).encode("utf-8")).hexdigest()
+        return job_id(self.train_args)
 
     @property
     def output_dir(self) -> str:
         return os.path.join(self.sweep_dir, self.job_id)
 
     @property
+    def legacy_output_dir(self) -> str:
+        """Where rgd_bench 0.1 put this job (its id still held ``data_dir``)."""
+        return os.path.join(self.sweep_dir, legacy_job_id(self.train_args))
+
+    def existing_dir(self) -> str:
+        """The job's run directory: ``output_dir``, or the legacy one while not yet adopted."""
+        if not os.path.isdir(self.output_dir) and os.path.isdir(self.legacy_output_dir):
+            return self.legacy_output_dir
+        return self.output_dir
+
+    @property
     def argv(self) -> list[str]:
         """The train command's arguments: a list, never a shell string."""
-        argv = []
-        for key, value in sorted({**self.train_args, "output_dir": self.output_dir}.items()):
-            if value is None or value is False:
-                continue
-            argv.append(f"--{key}")
-            if value is True:  # a switch such as --skip_model_save
-                continue
-            argv.extend(str(v) for v in value) if isinstance(value, list) else argv.append(str(value))
-        return argv
+        return train_argv({**self.train_args, "output_dir": self.output_dir})
 
     def describe(self) -> str:
         a = self.train_args
@@ -79,33 +103,93 @@ def all_test_env_combinations(n: int) -> Iterator[list[int]]:
             yield [i, j]
 
 
+def train_argv(args: dict[str, Any]) -> list[str]:
+    """``python -m rgd_bench.train`` flags for ``args`` (None and false left out, true a switch)."""
+    argv = []
+    for key, value in sorted(args.items()):
+        if value is None or value is False:
+            continue
+        argv.append(f"--{key}")
+        if value is True:  # a switch such as --skip_model_save
+            continue
+        argv.extend(str(v) for v in value) if isinstance(value, list) else argv.append(str(value))
+    return argv
+
+
+def test_env_sets(spec: SweepSpec, dataset_cls: type) -> list[list[int] | None]:
+    """The test environments of a dataset's jobs: DomainBed's singles and pairs, or WILDS's
+    fixed splits (one job per algorithm, hparams and trial)."""
+    if getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds":
+        return [None]
+    n_envs = len(dataset_cls.ENVIRONMENTS)
+    if spec.single_test_envs or n_envs < 3:
+        return [[i] for i in range(n_envs)]
+    return list(all_test_env_combinations(n_envs))
+
+
+def job_counts(spec: SweepSpec) -> tuple[int, int, int, int]:
+    """(trials, dataset x test-environment sets, algorithms, hparams draws): their product is
+    the number of jobs, counted without planning them."""
+    test_env_set_count = sum(len(test_env_sets(spec, DATASETS.get(name))) for name in spec.datasets)
+    return spec.n_trials, test_env_set_count, len(spec.algorithms), max(0, spec.n_hparams - spec.n_hparams_from)
+
+
 def validate(spec: SweepSpec) -> None:
-    """Every problem a job would hit at start, found before any job is launched."""
-    if not spec.datasets or not spec.algorithms:
-        raise UsageError("A sweep needs at least one dataset and one algorithm.")
-    dataset_classes = [lookup(DATASETS, name, "--datasets") for name in spec.datasets]
-    algorithm_classes = [lookup(ALGORITHMS, name, "--algorithms") for name in spec.algorithms]
-    for flag, value, low in (("--n_trials", spec.n_trials, 1), ("--n_hparams_from", spec.n_hparams_from, 0)):
-        if value < low:
-            raise UsageError(f"{flag} must be at least {low}. Got {value} instead.")
+    """Every problem of the sweep's values and of its jobs' flags, found before anything is
+    planned or written."""
+    values = {key: getattr(spec, key) for key in SPEC_KEYS if key != "train_args"}
+    values["train_args"] = spec.extra
+    for key, value in values.items():
+        message = None if value is None and key not in ("datasets", "algorithms", "output_dir") else \
+            SPEC_KEYS[key].message(f"--{key}", value)
+        if message:
+            raise UsageError(message)
+    for name in spec.datasets:
+        lookup(DATASETS, name, "--datasets")
+    for name in spec.algorithms:
+        lookup(ALGORITHMS, name, "--algorithms")
     if spec.n_hparams <= spec.n_hparams_from:
         raise UsageError(f"--n_hparams ({spec.n_hparams}) must be larger than --n_hparams_from "
                          f"({spec.n_hparams_from}): hparams seeds run from n_hparams_from to n_hparams - 1.")
-    for flag, value in (("--steps", spec.steps), ("--checkpoint_freq", spec.checkpoint_freq)):
-        if value is not None and value <= 0:
-            raise UsageError(f"{flag} must be a positive integer. Got {value} instead.")
-    if not 0.0 <= spec.holdout_fraction < 1.0:
-        raise UsageError(f"--holdout_fraction must be in [0, 1). Got {spec.holdout_fraction} instead.")
+    _check_train_args(spec.extra)
+    counts = job_counts(spec)
+    n_jobs = math.prod(counts)
+    if n_jobs > MAX_JOBS:
+        raise UsageError(f"This sweep has {n_jobs:,} jobs ({counts[0]} trials x {counts[1]} dataset and "
+                         f"test-environment sets x {counts[2]} algorithms x {counts[3]} hparams draws); a sweep "
+                         f"may have at most {MAX_JOBS:,}.")
+    for name in spec.datasets:
+        if DATASETS.get(name).NEEDS_DATA_DIR and spec.data_dir is None:
+            raise UsageError(f"--data_dir is required: {name} reads its files from it.")
+
+
+def _check_train_args(extra: dict[str, Any]) -> None:
+    """[train_args]: flags of the train command the sweep does not set itself, with values of
+    the kinds a command line can hold, parsed by the train parser itself."""
+    for key, value in extra.items():
+        if key in PLANNED_FLAGS:
+            raise UsageError(f"[train_args] sets {key!r}, which the sweep sets for each job; use the sweep "
+                             f"key of that name instead.")
+        scalar = (str, int, float)
+        if not (isinstance(value, scalar) or (isinstance(value, list) and value
+                                              and all(isinstance(v, scalar) and not isinstance(v, bool)
+                                                      for v in value))):
+            raise UsageError(f"[train_args] {key} must be a string, number, boolean or list of them. "
+                             f"Got {value!r} instead.")
     try:
-        overrides = parse_overrides(spec.hparams)
-        for algorithm_cls in algorithm_classes:
-            for dataset_cls in dataset_classes:
-                resolve_hparams(algorithm_cls, dataset_cls, 0, 0, overrides)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    for dataset_cls in dataset_classes:
-        if dataset_cls.NEEDS_DATA_DIR and spec.data_dir is None:
-            raise UsageError(f"--data_dir is required: {dataset_cls.__name__} reads its files from it.")
+        build_parser().parse_args(train_argv(extra))
+    except UsageError as error:
+        raise UsageError(f"[train_args]: {error}") from None
+
+
+def _check_jobs(jobs: list[Job]) -> None:
+    """Each (dataset, algorithm)'s first job through the train command's own checks."""
+    seen = set()
+    for job in jobs:
+        pair = (job.train_args["dataset"], job.train_args["algorithm"])
+        if pair not in seen:
+            seen.add(pair)
+            check_args(build_parser().parse_args(job.argv))
 
 
 def plan_jobs(spec: SweepSpec) -> list[Job]:
@@ -116,15 +200,8 @@ def plan_jobs(spec: SweepSpec) -> list[Job]:
         for dataset in spec.datasets:
             dataset_cls = DATASETS.get(dataset)
             wilds = getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds"
-            n_envs = len(dataset_cls.ENVIRONMENTS)
-            if wilds:  # WILDS's splits are fixed: one job per (algorithm, hparams, trial)
-                test_env_sets = [None]
-            elif spec.single_test_envs or n_envs < 3:
-                test_env_sets = [[i] for i in range(n_envs)]
-            else:
-                test_env_sets = list(all_test_env_combinations(n_envs))
             for algorithm in spec.algorithms:
-                for test_envs in test_env_sets:
+                for test_envs in test_env_sets(spec, dataset_cls):
                     for hparams_seed in range(spec.n_hparams_from, spec.n_hparams):
                         args = {
                             "dataset": dataset, "algorithm": algorithm, "test_envs": test_envs,
@@ -137,4 +214,5 @@ def plan_jobs(spec: SweepSpec) -> list[Job]:
                                 args[key] = getattr(spec, key)
                         args.update(spec.extra)
                         jobs.append(Job(args, spec.output_dir))
+    _check_jobs(jobs)
     return jobs

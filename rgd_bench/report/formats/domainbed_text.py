@@ -25,7 +25,7 @@ def domainbed_order(algorithms: list[str], runs: list[Run]) -> list[str]:
 
 
 def render(report: Report) -> str:
-    style = Style()
+    style = Style(single_trial=None)  # DomainBed prints +/- 0.0 for one trial
     lines = [f"Total records: {report.sweep.n_records}"]
     for board in report.boards:
         algorithms = domainbed_order(board.algorithms, report.sweep.runs)

@@ -17,6 +17,9 @@ from rgd_bench.report.wilds import Spread, WildsLeaderboard
 class Style:
     plus_minus: str = "+/-"
     mark: str = "*"          # appended to a value significantly different from the baseline
+    # A cell of one trial has no error bar: it says so instead of "+/- 0.0" (None: print
+    # "+/- 0.0" as DomainBed does, for its exact text).
+    single_trial: str | None = "(n=1)"
 
 
 @dataclass
@@ -37,7 +40,15 @@ class Section:
 
 
 def cell_text(cell: Cell | None, style: Style) -> str:
-    return "X" if cell is None else f"{cell.mean:.1f} {style.plus_minus} {cell.error:.1f}"
+    if cell is None:
+        return "X"
+    if len(cell.values) == 1 and style.single_trial is not None:
+        return f"{cell.mean:.1f} {style.single_trial}"
+    return f"{cell.mean:.1f} {style.plus_minus} {cell.error:.1f}"
+
+
+def _single_trial(cell: Cell | None) -> bool:
+    return cell is not None and len(cell.values) == 1
 
 
 def value_text(value: float | None, comparison: PairedTest | None = None, style: Style = Style()) -> str:
@@ -60,12 +71,13 @@ def _best(rows_means: list[list[float | None]]) -> set[tuple[int, int]]:
 
 def board_section(board: Leaderboard, style: Style) -> Section:
     grids = []
-    has_x = False
+    has_x = has_single = False
     for table in board.tables:
         rows, means = [], []
         for algorithm in board.algorithms:
             cells = table.cells[algorithm]
             has_x |= None in cells
+            has_single |= any(map(_single_trial, cells + board.averages.cells[algorithm]))
             comparison = table.comparisons.get(algorithm)
             rows.append([algorithm, *(cell_text(c, style) for c in cells),
                          value_text(table.average(algorithm), comparison, style),
@@ -89,13 +101,16 @@ def board_section(board: Leaderboard, style: Style) -> Section:
         means.append([c.mean if c else None for c in cells] + [averages.average(algorithm)])
     grids.append(Grid(f"Averages, model selection method: {board.method.name}",
                       ["Algorithm", *averages.datasets, "Avg"], rows, {(r, c + 1) for r, c in _best(means)}))
-    return Section(board.method.name, grids, footnotes(board, has_x, style))
+    return Section(board.method.name, grids, footnotes(board, has_x, has_single, style))
 
 
-def footnotes(board: Leaderboard, has_x: bool, style: Style) -> list[str]:
+def footnotes(board: Leaderboard, has_x: bool, has_single: bool, style: Style) -> list[str]:
     notes = [f"Test-domain accuracy (%), mean {style.plus_minus} standard error over trial seeds as in "
              "DomainBed: 100 * std(acc) / sqrt(n), with the population std (ddof=0). "
              "Avg: mean of the environment columns; Worst: the lowest of them."]
+    if has_single and style.single_trial is not None:
+        notes.append(f"{style.single_trial}: a single trial seed, so no error bar; run more trials "
+                     "(--n_trials) to get one.")
     if has_x and board.method is LeaveOneDomainOut:
         notes.append("X: leave-one-domain-out cross-validation needs, for every other training "
                      "environment, the runs with two test environments (the test one and that one); "

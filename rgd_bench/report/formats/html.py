@@ -2,14 +2,16 @@
 
 Everything is in the one file (inline CSS and SVG, no script, no font or image to fetch),
 so the page can be mailed, archived or opened offline.  The tables come from grid.py like
-every other format's; the figures from plots.py, which needs matplotlib.
+every other format's; the figures from plots.py, which needs matplotlib.  Every text, in
+elements and in attribute values, goes through ``escape.html`` (``html.escape`` after
+``escape.visible``); only the figures' SVG, which matplotlib writes with its own XML
+escaping of ``< > &``, is embedded as it is.
 """
 from __future__ import annotations
 
-from html import escape
-
 from rgd_bench.report import plots
 from rgd_bench.report.build import Report
+from rgd_bench.report.formats.escape import html as escape
 from rgd_bench.report.formats.grid import Grid, Section, Style, all_footnotes, report_sections, summary_lines
 
 TITLE = "Out-of-domain leaderboard"
@@ -65,7 +67,8 @@ def _selection_sections(report: Report, sections: list[Section]) -> list[str]:
         parts.append(f'<section id="{escape(board.method.key)}">\n'
                      f"<h2>Model selection: {escape(section.title)}</h2>")
         for index, grid in enumerate(section.grids):
-            parts += [f"<h3>{escape(grid.title.split(',')[0])}</h3>", render_grid(grid)]
+            heading = grid.title.rsplit(", model selection method: ", 1)[0]  # whole if the name holds a comma
+            parts += [f"<h3>{escape(heading)}</h3>", render_grid(grid)]
             if index < len(board.tables):
                 parts.append(render_plot(plots.bars_plot(board, index)))
         parts.append("</section>")

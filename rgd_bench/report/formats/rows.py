@@ -25,7 +25,8 @@ def _row(board: Leaderboard, dataset: str, algorithm: str, environment: str, tes
          mean: float | None, cell: Cell | None = None, comparison: PairedTest | None = None) -> dict[str, Any]:
     row = {"selection": board.method.key, "selection_name": board.method.name, "dataset": dataset,
            "algorithm": algorithm, "environment": environment, "test_env": test_env,
-           "mean": mean, "std_error": cell.error if cell else None, "std": None,
+           # One trial has no error bar: null, not 0.
+           "mean": mean, "std_error": cell.error if cell and len(cell.values) > 1 else None, "std": None,
            "n_trials": len(cell.values) if cell else 0, "baseline": None, "difference_vs_baseline": None,
            "p_value": None, "significant": None, "n_pairs": None}
     if comparison is not None:
@@ -75,7 +76,8 @@ def render_csv(report: Report) -> str:
     writer.writeheader()
     for row in report_rows(report):
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return out.getvalue()
+    # A name read with a lone surrogate cannot be written as UTF-8: spell such characters out.
+    return out.getvalue().encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def render_json(report: Report) -> str:
