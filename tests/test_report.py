@@ -18,9 +18,9 @@ from rgd_bench.report.formats import FORMATS, renderer
 from rgd_bench.report.selection import (LeaveOneDomainOut, TestDomainOracle, TrainingDomainValidation,
                                         group_runs, select)
 
-FIXTURE = os.path.join(os.path.dirname(REPO_ROOT), "shared", "fixtures", "domainbed_test_sweep")
+# DomainBed's own test sweep and collect_results output, with DomainBed's MIT licence (see its README).
+FIXTURE = os.path.join(REPO_ROOT, "tests", "fixtures", "domainbed_test_sweep")
 ALL_METHODS = list(SELECTION_METHODS.values())
-needs_fixture = pytest.mark.skipif(not os.path.isdir(FIXTURE), reason="DomainBed's test sweep fixture is absent")
 
 
 def choices(method, sweep_dir):
@@ -29,14 +29,12 @@ def choices(method, sweep_dir):
 
 # ---- golden: DomainBed's own test sweep -------------------------------------------------
 
-@needs_fixture
 def test_domainbed_format_reproduces_collect_results_character_for_character():
     report = make_report([os.path.join(FIXTURE, "runs")], ALL_METHODS)
     with open(os.path.join(FIXTURE, "expected_results.txt"), encoding="utf-8") as f:
         assert renderer("domainbed")(report) == f.read()
 
 
-@needs_fixture
 def test_every_format_carries_the_golden_numbers():
     with open(os.path.join(FIXTURE, "expected_results.txt"), encoding="utf-8") as f:
         expected = re.findall(r"(\d+\.\d) \+/- (\d+\.\d)", f.read())
