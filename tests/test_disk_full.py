@@ -37,6 +37,7 @@ def assert_one_line_storage_error(result: subprocess.CompletedProcess, run_dir, 
     assert not [name for name in os.listdir(run_dir) if TEMPORARY_MARK in name]
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_is_one_line_and_the_rerun_completes(tmp_path, uninterrupted):
     out = tmp_path / "run"
 
@@ -77,6 +78,7 @@ def fill(path) -> None:
             f.write(b"\0")
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes_once_space_is_freed(small_disk, uninterrupted):
     out = small_disk / f"run {uuid.uuid4().hex[:6]}"  # a space in the path too
     process = subprocess.Popen([sys.executable, "-m", "rgd_bench.train", *ARGV, "--output_dir", str(out)],

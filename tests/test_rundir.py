@@ -58,6 +58,7 @@ SWEEP = ["--datasets", "SpuriousTabular", "--algorithms", "ERM", "--single_test_
          "--n_trials", "1", "--steps", "20", "--checkpoint_freq", "10", "--skip_confirmation", "--workers", "1"]
 
 
+@pytest.mark.slow
 def test_a_copied_sweep_and_one_whose_data_moved_resume_their_unfinished_jobs(tmp_path, cli):
     assert cli("rgd_bench.sweep", "launch", *SWEEP, "--output_dir", str(tmp_path / "a")).returncode == 0
     shutil.copytree(tmp_path / "a", tmp_path / "b")
