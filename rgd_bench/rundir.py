@@ -59,7 +59,8 @@ def canonical_identity(args: Mapping[str, Any]) -> str:
 
 def identity_key(args: Mapping[str, Any]) -> bytes:
     """``identity(args)`` as canonical bytes to compare runs in memory (the report merges
-    copies of one run): equal exactly when ``canonical_identity`` is, and several times faster."""
+    copies of one run): equal for runs of the same identity, and several times faster to
+    make than ``canonical_identity``, which names job directories."""
     try:
         return msgspec.json.encode(identity(args), order="deterministic")
     except UnicodeEncodeError:  # a lone surrogate, which only the standard library writes (escaped)

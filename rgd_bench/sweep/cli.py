@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from rgd_bench._cli import ArgumentParser, run_cli
 from rgd_bench._files import UnreadableFile, read_regular
 from rgd_bench.errors import UsageError
-from rgd_bench.sweep.launchers import LAUNCHERS, launcher_class, make_launcher
+from rgd_bench.sweep.launchers import LAUNCHERS, make_launcher
 from rgd_bench.sweep.jobs import (DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, RUNNING, STATES, adopt_legacy_dirs,
                                   failure_of, job_state)
 from rgd_bench.sweep.plan import SPEC_KEYS, SweepSpec, plan_jobs
@@ -223,8 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = resolve_settings(args, sweep_file)
     jobs = plan_jobs(spec_from(settings))
-    if args.command == "launch":
-        launcher_class(settings["launcher"])  # an unknown launcher fails before anything is written
+    if args.command == "launch":  # the launcher's name was checked with the other keys
         check_writable(settings["output_dir"])
         adopted = adopt_legacy_dirs(jobs)
         if adopted:

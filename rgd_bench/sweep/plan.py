@@ -140,8 +140,8 @@ def validate(spec: SweepSpec) -> None:
     values = {key: getattr(spec, key) for key in SPEC_KEYS if key != "train_args"}
     values["train_args"] = spec.extra
     for key, value in values.items():
-        message = None if value is None and key not in ("datasets", "algorithms", "output_dir") else \
-            SPEC_KEYS[key].message(f"--{key}", value)
+        optional = value is None and key not in ("datasets", "algorithms", "output_dir")
+        message = None if optional else SPEC_KEYS[key].message(f"--{key}", value)
         if message:
             raise UsageError(message)
     for name in spec.datasets:
@@ -168,8 +168,8 @@ def _check_train_args(extra: dict[str, Any]) -> None:
     the kinds a command line can hold, parsed by the train parser itself."""
     for key, value in extra.items():
         if key in PLANNED_FLAGS:
-            raise UsageError(f"[train_args] sets {key!r}, which the sweep sets for each job; use the sweep "
-                             f"key of that name instead.")
+            hint = f"; set the sweep key {key!r} instead" if key in SPEC_KEYS else ""
+            raise UsageError(f"[train_args] sets {key!r}, which the sweep sets for each job itself{hint}.")
         scalar = (str, int, float)
         if not (isinstance(value, scalar) or (isinstance(value, list) and value
                                               and all(isinstance(v, scalar) and not isinstance(v, bool)
