@@ -12,6 +12,11 @@ ENVIRONMENTS: dict[str, list[str]] = {
     "SpuriousTabular": ["+90%", "+80%", "-90%"],
     "ColoredMNIST5k": ["+90%", "+80%", "-90%"],
     "RotatedMNIST5k": ["0", "15", "30", "45", "60", "75"],
+    "ImbalancedMNIST": ["train", "3s", "other digits"],
+    "ImbalancedMNIST10": ["train", "3s", "other digits"],
+    "BreastCancer": ["train", "test"],
+    "Wine": ["train", "test"],
+    "Digits8x8": ["train", "test"],
     # DomainBed's datasets, in DomainBed's order (``domainbed.datasets.DATASETS``)
     "Debug28": ["0", "1", "2"],
     "Debug224": ["0", "1", "2"],

@@ -76,6 +76,16 @@ def mlp_space() -> dict[str, HParam]:
     }
 
 
+def image_featurizer_space() -> dict[str, HParam]:
+    """For 28x28 images: DomainBed's MNIST_CNN (the default) or, for CPU-sized runs, an MLP on
+    the flattened pixels (shaped by ``mlp_space``)."""
+    return {
+        "featurizer": HParam("cnn", lambda r: "cnn", choices=("cnn", "mlp"),
+                             doc="cnn: DomainBed's MNIST_CNN; mlp: an MLP on the flattened pixels"),
+        **mlp_space(),
+    }
+
+
 def _log_uniform(low_exp: float, high_exp: float) -> Sampler:
     return lambda r: 10 ** r.uniform(low_exp, high_exp)
 

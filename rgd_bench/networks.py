@@ -1,10 +1,11 @@
 """Featurizers and classifiers, as DomainBed's ``networks.py``.
 
-MLP for vectors, MNIST_CNN for 28x28 images, ResNet-18/50 (torchvision) for 224x224
+MLP for vectors, MNIST_CNN for 28x28 images (or an MLP on their pixels, ``featurizer``), ResNet-18/50 (torchvision) for 224x224
 images; a linear or nonlinear classifier on top.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Sequence
 
@@ -35,6 +36,13 @@ class MLP(nn.Module):
         for hidden in self.hiddens:
             x = F.relu(self.dropout(hidden(x)))
         return self.output(x)
+
+
+class FlatMLP(MLP):
+    """An MLP on the flattened input (``featurizer = "mlp"`` for images)."""
+
+    def forward(self, x):
+        return super().forward(x.flatten(1))
 
 
 class MNIST_CNN(nn.Module):
@@ -128,6 +136,8 @@ def Featurizer(input_shape: Sequence[int], hparams: dict[str, Any]) -> nn.Module
     if len(input_shape) == 1:
         return MLP(input_shape[0], hparams["mlp_width"], hparams)
     if input_shape[1:3] == (28, 28):
+        if hparams.get("featurizer", "cnn") == "mlp":
+            return FlatMLP(math.prod(input_shape), hparams["mlp_width"], hparams)
         return MNIST_CNN(input_shape)
     if len(input_shape) == 3 and min(input_shape[1:]) >= 64:
         return ResNet(input_shape, hparams)

@@ -48,6 +48,17 @@ def run_module(module: str, *argv: str, timeout: float = 300, **kwargs) -> subpr
                           timeout=timeout, **kwargs)
 
 
+def domainbed_env() -> dict[str, str]:
+    """The environment of a fresh interpreter that imports the DomainBed checkout this one does."""
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(importlib.util.find_spec("domainbed").origin))
+    env = dict(os.environ, PYTHONPATH=root)
+    # wilds checks for updates in a thread at import: keep it off the network.
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    return env
+
+
 @pytest.fixture
 def train_in_process(capsys):
     """Call the train CLI in this process; return (exit code, stdout, stderr)."""
@@ -67,13 +78,15 @@ def cli(capsys):
     """Run one of the command lines in this process (a fresh interpreter costs seconds of
     imports): ``cli("rgd_bench.sweep", *argv)`` gives what ``run_module`` gives."""
     from rgd_bench._cli import run_cli
+    from rgd_bench.paper_checks.cli import PROG as CHECKS, main as checks_main
     from rgd_bench.report.cli import PROG as REPORT, main as report_main
     from rgd_bench.sweep.cli import PROG as SWEEP, main as sweep_main
     from rgd_bench.train import main as train_main
 
     mains = {"rgd_bench.train": train_main,
              "rgd_bench.sweep": lambda argv: run_cli(lambda: sweep_main(argv), SWEEP),
-             "rgd_bench.report": lambda argv: run_cli(lambda: report_main(argv), REPORT)}
+             "rgd_bench.report": lambda argv: run_cli(lambda: report_main(argv), REPORT),
+             "rgd_bench.paper_checks": lambda argv: run_cli(lambda: checks_main(argv), CHECKS)}
 
     def call(module: str, *argv: str) -> subprocess.CompletedProcess:
         capsys.readouterr()

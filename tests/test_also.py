@@ -156,3 +156,64 @@ def test_authors_defaults_and_ranges():
         h = random_hparams(space, seed)
         assert 3e-5 <= h["lr"] <= 1e-3 and 1e-4 <= h["weight_decay"] <= 0.1
         assert 1e-5 <= h["pi_lr"] <= 1e-3 and 1e-3 <= h["pi_decay"] <= 1
+
+
+def pi_by_hand_towards(pi, gain, pi_hat, lr=PI_LR, decay=PI_DECAY):
+    logits = [(math.log(p + EPS) + decay * lr * math.log(h) + lr * g) / (1 + decay * lr)
+              for p, g, h in zip(pi, gain, pi_hat)]
+    e = [math.exp(l - max(logits)) for l in logits]
+    return torch.tensor([x / sum(e) for x in e])
+
+
+def test_inverse_class_frequency_start_and_prox_target():
+    """pi_init = pi_hat = (1/n_c) / sum(1/n): classes counted 30 and 10 give [1/4, 3/4];
+    the prox then pulls towards that pi_hat, not towards uniform."""
+    algorithm = also("descent-ascent", "class", also_pi_init="inverse_frequency")
+    assert algorithm.NEEDS_TRAINING_LABELS
+    algorithm.bind_training_examples([25, 15])
+    algorithm.bind_training_labels([torch.tensor([0] * 20 + [1] * 5), torch.tensor([0] * 10 + [1] * 5)])
+    assert torch.allclose(algorithm.pi, torch.tensor([0.25, 0.75]))
+    mb = batches()
+    x, y, _ = losses_and_groups(algorithm, mb)
+    with torch.no_grad():
+        losses = F.cross_entropy(algorithm.predict(x), y, reduction="none")
+    gain = [0.0, 0.0]
+    for g, l in zip(y.tolist(), losses.tolist()):
+        gain[g] += 2 / 4 * l
+    algorithm.update(mb)
+    assert torch.allclose(algorithm.pi, pi_by_hand_towards([0.25, 0.75], gain, [0.25, 0.75]), atol=1e-6)
+
+
+def test_inverse_frequency_of_domains_and_of_domain_class_groups():
+    by_domain = also("descent-ascent", "domain", also_pi_init="inverse_frequency")
+    assert not by_domain.NEEDS_TRAINING_LABELS  # the environment sizes are enough
+    by_domain.bind_training_examples([10, 40])
+    assert torch.allclose(by_domain.pi, torch.tensor([0.8, 0.2]))
+    cells = also("descent-ascent", "domain_class", also_pi_init="inverse_frequency")
+    cells.bind_training_examples([3, 2])
+    cells.bind_training_labels([torch.tensor([0, 0, 1]), torch.tensor([1, 1])])  # counts 2, 1, 0 (as 1), 2
+    assert torch.allclose(cells.pi, torch.tensor([0.5, 1, 1, 0.5]) / 3)
+
+
+def test_uniform_start_stays_the_default():
+    algorithm = also("descent-ascent", "class")
+    assert not algorithm.NEEDS_TRAINING_LABELS
+    assert torch.allclose(algorithm.pi, torch.tensor([0.5, 0.5]))
+    assert "log_pi_hat" not in algorithm.state_dict()  # derived from the data, not saved
+
+
+def test_the_engine_hands_alsos_inverse_frequency_the_training_labels(cli, tmp_path):
+    """Through the training command: pi starts at inverse class frequencies of the training
+    split (pi_lr tiny, so one step leaves it there): the rarest class weighs most."""
+    out = tmp_path / "run"
+    result = cli("rgd_bench.train", "--algorithm", "ALSO", "--dataset", "Wine", "--test_envs", "1", "--steps", "1",
+                 "--output_dir", str(out), "--hparams",
+                 '{"also_groups": "class", "also_pi_init": "inverse_frequency", "pi_lr": 1e-9, "batch_size": 8}')
+    assert result.returncode == 0, result.stderr
+    pi = torch.load(out / "model.pkl", weights_only=True)["model_dict"]["pi"]
+    assert pi.sum().item() == pytest.approx(1.0)
+    from rgd_bench.registry import DATASETS
+
+    counts = torch.bincount(DATASETS.get("Wine")(None, [1], {}).datasets[0].tensors[1])  # 41, 50, 33 of 124
+    assert int(pi.argmax()) == int(counts.argmin()) and int(pi.argmin()) == int(counts.argmax())
+    assert pi.max() / pi.min() == pytest.approx(float(counts.max() / counts.min()), rel=0.25)

@@ -207,3 +207,34 @@ def test_random_report_command_lines_end_with_0_or_2_and_never_a_traceback(small
     assert "Traceback" not in err
     if exit_info.value.code == 2:
         assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def checks_dir(small_sweep, tmp_path_factory):
+    """An output directory whose check folders hold a small sweep (none of the claims' runs)."""
+    root = tmp_path_factory.mktemp("checks")
+    for group in ("hws_mnist", "rgd_domainbed", "tabular"):
+        os.symlink(small_sweep, root / group)
+    return root
+
+
+CHECKS_FLAGS = {"--checks": ["hws", "tabular", "rgd_domainbed", "nope", ""], "--quick": [],
+                "--output_dir": ["/nonexistent", "."], "--report": ["/dev/null/x.md", "/", "/nonexistent/x.md"]}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(argv=_words(CHECKS_FLAGS, ["--steps", "-q", "x"]))
+def test_random_paper_checks_command_lines_end_with_0_or_2_and_never_a_traceback(checks_dir, capsys, argv):
+    from rgd_bench._cli import run_cli
+    from rgd_bench.paper_checks.cli import main
+
+    # Never trains: only the records already there are read (a sweep without the claims' runs,
+    # unless a later --output_dir points elsewhere).
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: main(["--output_dir", str(checks_dir), "--report", str(checks_dir / "checks.md"),
+                              *argv, "--no_launch"]), "paper_checks")
+    err = capsys.readouterr().err
+    assert exit_info.value.code in (0, 2), err
+    assert "Traceback" not in err
+    if exit_info.value.code == 2:
+        assert len(err.strip().splitlines()) == 1, err

@@ -412,6 +412,52 @@ def test_featurizer_picks_mlp_and_cnn():
         networks.Featurizer((3, 32, 32), MLP_HPARAMS)
 
 
+def test_images_may_take_an_mlp_on_their_pixels():
+    flat = networks.Featurizer((1, 28, 28), {**MLP_HPARAMS, "featurizer": "mlp"})
+    assert isinstance(flat, networks.FlatMLP) and flat.input.in_features == 784
+    assert flat(torch.rand(3, 1, 28, 28)).shape == (3, 32)
+    assert DATASETS.get("ColoredMNIST5k").hparam_space()["featurizer"].default == "cnn"  # DomainBed's by default
+
+
+def test_imbalanced_mnist_keeps_the_rare_digit_at_its_share():
+    from rgd_bench.datasets.imbalanced_mnist import ImbalancedMNIST, ImbalancedMNIST10
+
+    one, ten = build(ImbalancedMNIST, None, test_envs=(1, 2)), build(ImbalancedMNIST10, None, test_envs=(1, 2))
+    for dataset, kept in ((one, 4), (ten, 40)):
+        train, threes, others = (env.tensors[1] for env in dataset.datasets)
+        counts = torch.bincount(train, minlength=10)
+        assert counts[3] == kept and all(counts[d] == 400 for d in range(10) if d != 3)
+        assert (threes == 3).all() and len(threes) == 460
+        assert (others != 3).all() and len(others) == 900
+        assert dataset.datasets[0].tensors[0].shape[1:] == (1, 28, 28)
+        assert 0.0 <= float(dataset.datasets[0].tensors[0].min()) and float(dataset.datasets[0].tensors[0].max()) <= 1.0
+    # the test sets are the same digits in both, and no training digit is tested on
+    assert torch.equal(one.datasets[1].tensors[0], ten.datasets[1].tensors[0])
+    train_set = {bytes(x.numpy()) for x in one.datasets[0].tensors[0]}
+    assert not train_set & {bytes(x.numpy()) for x in one.datasets[2].tensors[0]}
+
+
+@pytest.mark.parametrize("name, features, classes, size", [
+    ("BreastCancer", 30, 2, 569), ("Wine", 13, 3, 178), ("Digits8x8", 64, 10, 1797)])
+def test_sklearn_tabular_sets(name, features, classes, size):
+    dataset = build(DATASETS.get(name), None, test_envs=(1,))
+    train, test = dataset.datasets
+    assert len(train) + len(test) == size and len(test) == pytest.approx(0.3 * size, abs=1)
+    assert dataset.input_shape == (features,) and dataset.num_classes == classes
+    assert torch.allclose(train.tensors[0].mean(0), torch.zeros(features), atol=1e-4)  # standardised on train
+    # stratified: every class in both
+    assert set(train.tensors[1].tolist()) == set(test.tensors[1].tolist()) == set(range(classes))
+
+
+def test_fixed_test_environments_plan_one_job_per_configuration():
+    from rgd_bench.sweep.plan import SweepSpec, plan_jobs
+
+    spec = SweepSpec(datasets=["ImbalancedMNIST", "Wine", "SpuriousTabular"], algorithms=["ERM"],
+                     output_dir="/tmp/x", n_hparams=1, n_trials=1, single_test_envs=True)
+    assert sorted(str(job.train_args["test_envs"]) for job in plan_jobs(spec)) == [
+        "[0]", "[1, 2]", "[1]", "[1]", "[2]"]
+
+
 @pytest.fixture
 def empty_torch_home(tmp_path, monkeypatch):
     home = tmp_path / "torch_home"

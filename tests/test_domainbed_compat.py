@@ -3,28 +3,19 @@ checkout on PYTHONPATH with its dependencies, wilds and timm; skipped otherwise)
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 import sys
 
 import pytest
 
-from conftest import read_records
+from conftest import domainbed_env, read_records
 from mnist_files import write_torchvision_mnist
 
 MISSING = [m for m in ("domainbed", "wilds", "timm") if importlib.util.find_spec(m) is None]
 pytestmark = pytest.mark.skipif(
     bool(MISSING), reason=f"DomainBed compatibility needs a DomainBed checkout on PYTHONPATH and its "
                           f"dependencies; not importable here: {', '.join(MISSING)}")
-
-
-def domainbed_env() -> dict[str, str]:
-    root = os.path.dirname(os.path.dirname(importlib.util.find_spec("domainbed").origin))
-    env = dict(os.environ, PYTHONPATH=root)
-    # wilds checks for updates in a thread at import: keep it off the network.
-    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="")
-    return env
 
 
 def test_domainbed_collect_results_reads_our_runs(tmp_path, train_in_process):
@@ -80,11 +71,16 @@ def test_register_adds_our_algorithms_and_hparams_to_domainbeds_registries():
 
     from rgd_bench.hparams import random_hparams
     from rgd_bench.integrations.domainbed import register
+    from rgd_bench.integrations.domainbed_networks import domainbed_flavoured, domainbed_network
     from rgd_bench.registry import ALGORITHMS
 
     register()
     register()  # idempotent
-    assert algorithms.ALGORITHMS.count("RGD") == 1 and algorithms.get_algorithm_class("ALSO") is ALGORITHMS.get("ALSO")
+    also = algorithms.get_algorithm_class("ALSO")
+    assert algorithms.ALGORITHMS.count("RGD") == 1 and also is domainbed_flavoured(ALGORITHMS.get("ALSO"))
+    assert issubclass(also, ALGORITHMS.get("ALSO")) and also.__name__ == "ALSO"
+    assert all(algorithms.get_algorithm_class(name).build_network is domainbed_network
+               for name in ("RGD", "SGD_HWS", "ALSO"))  # DomainBed's networks, as its ERM
     defaults = hparams_registry.default_hparams("RGD", "Debug28")
     assert defaults["rgd_clip"] == 1.0 and defaults["lr"] == hparams_registry.default_hparams("ERM", "Debug28")["lr"]
     drawn = hparams_registry.random_hparams("RGD", "Debug28", 12345)

@@ -338,8 +338,12 @@ def test_the_example_reports_are_the_default_sweeps_leaderboard():
     from rgd_bench.report.cli import DEFAULT_INPUT
 
     assert os.path.normpath(DEFAULT_SWEEP["output_dir"]) == os.path.normpath(DEFAULT_INPUT)
+    from rgd_bench.paper_checks.cli import FULL_REPORT
+
     reports = os.path.join(REPO_ROOT, "reports")
-    assert sorted(os.listdir(reports)) == sorted(name for _, _, name in FORMATS.values())
+    # every format of the report, and the paper checks' table
+    assert sorted(os.listdir(reports)) == sorted([*(name for _, _, name in FORMATS.values()),
+                                                  os.path.basename(FULL_REPORT)])
     with open(os.path.join(reports, "leaderboard.md"), encoding="utf-8") as f:
         markdown = f.read()
     # 5 algorithms x 3 test environments x 3 hparams draws x 2 trials

@@ -60,3 +60,11 @@ def test_adam_and_sgd_are_both_available():
     assert isinstance(make(RGD, optimizer="adam").optimizer, torch.optim.Adam)
     sgd = make(RGD, optimizer="sgd", momentum=0.9).optimizer
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
+
+
+def test_random_search_explores_both_temperature_rules():
+    from rgd_bench.hparams import random_hparams
+
+    rules = [random_hparams(RGD.hparam_space(None), seed)["rgd_temperature_rule"] for seed in range(1, 41)]
+    assert set(rules) == {"fixed", "clip_plus_one"}
+    assert 10 <= rules.count("clip_plus_one") <= 30

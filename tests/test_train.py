@@ -180,7 +180,7 @@ BAD_INPUTS = [
                                           "integer in 1..65536"),
     (("--algorithm", "ALSO", "--hparams", '{"pi_decay": -5.0}'), "'pi_decay' hyperparameter of ALSO on "
                                                                  "SpuriousTabular must be a float >= 0"),
-    (("--algorithm", "SGD_HWS", "--hparams", '{"hws_is_clip": 0.5}'), "must be a float >= 1"),
+    (("--algorithm", "SGD_HWS", "--hparams", '{"hws_is_clip_max": 0.5}'), "must be a float >= 1"),
 ]
 
 

@@ -231,7 +231,7 @@ def test_run_expt_trains_each_algorithm_on_synthetic_waterbirds(examples_dir, na
         history = state["loss_history"]
         assert history.shape == (2000,) and history.min() < 10.0  # drawn examples hold their losses
         drawn = read_csv(log_dir / "train_algo.csv")[-1]  # examples drawn per group in epoch 1
-        # Epoch 0 draws the unseen examples first (L = hws_init_loss); by epoch 1 the two
+        # Epoch 0 is the warm-start permutation (every example once); by epoch 1 the two
         # minority groups (50 of 2000 examples each), the hard ones, are drawn far above their share.
         assert int(float(drawn["epoch"])) == 1
         assert float(drawn["count_group:1"]) + float(drawn["count_group:2"]) > 200

@@ -9,10 +9,16 @@ group ``g`` in the batch, each step does
 
 * theta: Adam with coupled L2 (weight decay added to the gradient) on
   ``sum_i pi[group(i)] * (c / B) * l_i``;
-* pi: mirror ascent with a KL prox towards ``pi_hat`` (uniform):
+* pi: mirror ascent with a KL prox towards ``pi_hat``:
   ``log pi+ = [log(pi + eps) + eta*lambda*log(pi_hat) + eta*g] / (1 + eta*lambda)``,
   ``pi+ = softmax(log pi+ / T)``, with ``eta = pi_lr``, ``lambda = pi_decay``,
   ``T = pi_temperature``.
+
+``pi`` starts at ``pi_hat`` (``also_pi_init``): uniform (the default), or static
+non-uniform weights proportional to the inverse of each group's count in the training
+data ("inverse_frequency": inverse class frequencies with ``also_groups = "class"``),
+which the authors strongly recommend.  A group absent from the training data counts as
+one example; with single-example groups both choices are uniform.
 
 ``also_mode = "descent-ascent"`` takes the theta step with the current pi, then the pi
 step.  ``"optimistic"`` (the authors' default) first extrapolates from the previous
@@ -36,6 +42,7 @@ from rgd_bench.registry import ALGORITHMS
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 GROUPINGS = ("domain", "class", "domain_class", "example")
+PI_INITS = ("uniform", "inverse_frequency")
 
 
 class CoupledAdam(torch.optim.Optimizer):
@@ -107,6 +114,9 @@ class ALSO(ERM):
         "also_alpha": HParam(1.0, lambda r: 1.0, NON_NEGATIVE, doc="negative momentum of the optimistic extrapolation"),
         "also_groups": HParam("domain", lambda r: "domain", choices=GROUPINGS,
                               doc="what pi weighs: domains, classes, domain x class, or single examples"),
+        "optimizer": None, "momentum": None,  # ALSO steps with its own coupled Adam
+        "also_pi_init": HParam("uniform", lambda r: "uniform", choices=PI_INITS,
+                               doc="pi_init = pi_hat: uniform, or proportional to 1 / each group's training count"),
     }
 
     def __init__(self, input_shape, num_classes, num_domains, hparams):
@@ -115,6 +125,8 @@ class ALSO(ERM):
                                      weight_decay=hparams["weight_decay"])
         self.grouping = hparams["also_groups"]
         self.NEEDS_EXAMPLE_IDS = self.grouping == "example"
+        self.inverse_frequency = hparams["also_pi_init"] == "inverse_frequency"
+        self.NEEDS_TRAINING_LABELS = self.inverse_frequency and self.grouping in ("class", "domain_class")
         n_groups = {"domain": num_domains, "class": num_classes,
                     "domain_class": num_domains * num_classes, "example": 0}[self.grouping]
         self._init_pi(n_groups)
@@ -122,12 +134,29 @@ class ALSO(ERM):
     def _init_pi(self, n_groups: int) -> None:
         device = next(self.network.parameters()).device
         self.register_buffer("pi", torch.full((n_groups,), 1.0 / max(n_groups, 1), device=device))
+        # Derived from the training data at bind time, so not saved: checkpoints stay as they were.
+        self.register_buffer("log_pi_hat", torch.log(self.pi.clone()), persistent=False)
         self.register_buffer("previous_pi_gain", torch.zeros(n_groups, device=device))
         self.register_buffer("has_previous_pi_gain", torch.zeros((), dtype=torch.bool, device=device))
+
+    def _start_from_counts(self, counts: torch.Tensor) -> None:
+        """pi_init = pi_hat proportional to 1 / count (a group never seen counts as one)."""
+        inverse = 1.0 / counts.to(self.pi).clamp(min=1)
+        self.pi.copy_(inverse / inverse.sum())
+        self.log_pi_hat.copy_(torch.log(self.pi))
 
     def bind_training_examples(self, env_sizes):
         if self.grouping == "example":
             self._init_pi(int(sum(env_sizes)))
+        elif self.grouping == "domain" and self.inverse_frequency:
+            self._start_from_counts(torch.as_tensor(list(env_sizes), dtype=torch.float64))
+
+    def bind_training_labels(self, labels):
+        counts = torch.zeros(len(self.pi), dtype=torch.float64)
+        for domain, env_labels in enumerate(labels):
+            group = env_labels.long() + (domain * self.num_classes if self.grouping == "domain_class" else 0)
+            counts += torch.bincount(group, minlength=len(self.pi)).double()
+        self._start_from_counts(counts)
 
     def group_ids(self, minibatches, all_y) -> torch.Tensor:
         if self.grouping == "domain":
@@ -140,8 +169,7 @@ class ALSO(ERM):
 
     def _pi_step(self, gain: torch.Tensor) -> torch.Tensor:
         h = self.hparams
-        log_pi_hat = torch.log(torch.tensor(1.0 / len(self.pi), device=self.pi.device))
-        return pi_step(self.pi, log_pi_hat, gain, h["pi_lr"], h["pi_decay"], h["pi_temperature"])
+        return pi_step(self.pi, self.log_pi_hat, gain, h["pi_lr"], h["pi_decay"], h["pi_temperature"])
 
     def update(self, minibatches, unlabeled=None):
         all_x, all_y = pooled(minibatches)[:2]

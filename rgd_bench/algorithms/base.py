@@ -16,18 +16,21 @@ class Algorithm(nn.Module):
     """A domain-generalization method, with DomainBed's interface.
 
     Subclasses declare their hyperparameters as data in ``HPARAMS`` (merged along the
-    class hierarchy) or override ``hparam_space`` for dataset-dependent spaces, and
+    class hierarchy; None drops an inherited one) or override ``hparam_space`` for dataset-dependent spaces, and
     implement ``update`` and ``predict``.  Every ``torch.optim.Optimizer`` attribute is
     saved and restored with the training state, so resuming needs no extra code.
     """
 
-    HPARAMS: dict[str, HParam] = {}
+    HPARAMS: dict[str, HParam | None] = {}
     # True: each minibatch is (x, y, example_ids), the ids numbering every training
     # example across the training environments (see ``bind_training_examples``).
     NEEDS_EXAMPLE_IDS = False
     # True: the engine asks ``sample_examples`` which examples to train on at each step
     # instead of drawing one uniform minibatch per training environment.
     SAMPLES_EXAMPLES = False
+    # True: the protocol calls ``bind_training_labels`` before training (reading every
+    # training label may cost a pass over the data, so only when asked).
+    NEEDS_TRAINING_LABELS = False
     # Under WILDS's protocol: draw training batches uniformly over groups (WILDS's
     # ``uniform_over_groups``), as WILDS does for its group DRO.
     UNIFORM_OVER_GROUPS = False
@@ -49,7 +52,8 @@ class Algorithm(nn.Module):
         space: dict[str, HParam] = {}
         for klass in reversed(cls.__mro__):
             space.update(klass.__dict__.get("HPARAMS", {}))
-        return space
+        # A subclass declares None for an inherited hyperparameter that it does not use.
+        return {name: hp for name, hp in space.items() if hp is not None}
 
     def update(self, minibatches: Minibatches, unlabeled=None) -> dict[str, float]:
         """One training step on one minibatch per training environment."""
@@ -62,6 +66,10 @@ class Algorithm(nn.Module):
         """Called once before training (and before a checkpoint is restored) with the
         number of training examples of each training environment.  Example ids run
         from 0 to ``sum(env_sizes) - 1``, environment after environment."""
+
+    def bind_training_labels(self, labels: Sequence[torch.Tensor]) -> None:
+        """With ``NEEDS_TRAINING_LABELS``: the labels of each training environment's examples,
+        called once after ``bind_training_examples``."""
 
     def sample_examples(self, step: int, count: int, generator: torch.Generator) -> torch.Tensor:
         """Ids of the ``count`` examples to train on at ``step`` (``SAMPLES_EXAMPLES``).

@@ -10,7 +10,8 @@ step minimises ``mean(w_i * l_i)``: the paper's update
 The temperature is ambiguous across sources: the paper's summary uses ``T = 1``; two
 public re-implementations use ``T = tau + 1``.  Both are reachable through
 ``rgd_temperature_rule``: ``"fixed"`` uses ``rgd_temperature`` (default 1, the
-paper's), ``"clip_plus_one"`` uses ``T = rgd_clip + 1``.  The default follows the paper.
+paper's), ``"clip_plus_one"`` uses ``T = rgd_clip + 1``.  The default follows the paper;
+the random search tries both rules with equal odds.
 With ``T = 1`` the weights range over ``[1, e^tau]``; with ``T = tau + 1`` they stay
 below ``e``, a milder re-weighting.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rgd_bench.algorithms.base import OPTIMIZER_HPARAMS, pooled
+from rgd_bench.algorithms.base import pooled
 from rgd_bench.algorithms.erm import ERM
 from rgd_bench.hparams import HParam
 from rgd_bench.values import POSITIVE
@@ -36,10 +37,10 @@ def rgd_weights(losses: torch.Tensor, clip: float, temperature: float) -> torch.
 @ALGORITHMS.register()
 class RGD(ERM):
     HPARAMS = {
-        **OPTIMIZER_HPARAMS,
         "rgd_clip": HParam(1.0, lambda r: 10 ** r.uniform(-1, 1), POSITIVE,
                            doc="tau: losses are clipped at tau before exponentiation"),
-        "rgd_temperature_rule": HParam("fixed", lambda r: "fixed", choices=("fixed", "clip_plus_one"),
+        "rgd_temperature_rule": HParam("fixed", lambda r: str(r.choice(["fixed", "clip_plus_one"])),
+                                       choices=("fixed", "clip_plus_one"),
                                        doc="fixed: T = rgd_temperature; clip_plus_one: T = tau + 1"),
         "rgd_temperature": HParam(1.0, lambda r: 1.0, POSITIVE, doc="T when the rule is 'fixed'"),
     }

@@ -24,6 +24,9 @@ class MultipleDomainDataset:
     CHECKPOINT_FREQ = 100
     N_WORKERS = 0
     ENVIRONMENTS: Sequence[str] = ()
+    # Set where environments are not domains but one training set and fixed test sets:
+    # a sweep then runs these test environments only.
+    TEST_ENVS: tuple[int, ...] | None = None
     INPUT_SHAPE: tuple = ()
     HPARAM_PROFILE = "small"
     HPARAMS: dict[str, HParam] = {}

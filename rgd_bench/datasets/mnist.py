@@ -18,6 +18,7 @@ from torchvision.transforms.functional import rotate
 from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
 from rgd_bench.errors import MissingDataError
+from rgd_bench.hparams import image_featurizer_space
 from rgd_bench.registry import DATASETS
 
 
@@ -53,6 +54,7 @@ class MultipleEnvironmentMNIST(MultipleDomainDataset):
     """Shuffle the digits (global torch RNG, as DomainBed) and deal them into environments."""
 
     SHIPPED_DIGITS = False  # True: the 5k shipped digits; False: torchvision files in --data_dir
+    HPARAMS = image_featurizer_space()
 
     def __init__(self, root, environments, dataset_transform, input_shape, num_classes):
         super().__init__(root, (), {})

@@ -3,7 +3,9 @@
 ``register()`` adds them to ``domainbed.algorithms`` (module attribute and ``ALGORITHMS``)
 and their hyperparameters to ``domainbed.hparams_registry``: DomainBed's own keys (lr,
 batch_size, ...) keep DomainBed's defaults and random draws; each of ours is drawn as
-DomainBed's ``_hparam`` draws, from ``RandomState(seed_hash(random_seed, name))``.
+DomainBed's ``_hparam`` draws, from ``RandomState(seed_hash(random_seed, name))``.  They
+build DomainBed's own networks (``domainbed_networks``), so they and DomainBed's ERM train
+the same backbone on every dataset.
 
 The command line runs DomainBed's own scripts with them registered:
 
@@ -48,10 +50,13 @@ def register(names: Sequence[str] = ALGORITHM_NAMES) -> None:
     from rgd_bench.registry import ALGORITHMS
 
     from rgd_bench.integrations.domainbed_hws import DomainBedSGD_HWS
+    from rgd_bench.integrations.domainbed_networks import domainbed_flavoured
 
     algorithms, hparams_registry = import_domainbed()
-    # SGD_HWS takes DomainBed's (x, y) minibatches and gets the example ids from its loaders.
-    classes = {name: DomainBedSGD_HWS if name == "SGD_HWS" else ALGORITHMS.get(name) for name in names}
+    # All build DomainBed's networks; SGD_HWS also takes DomainBed's (x, y) minibatches and
+    # gets the example ids from its loaders.
+    classes = {name: DomainBedSGD_HWS if name == "SGD_HWS" else domainbed_flavoured(ALGORITHMS.get(name))
+               for name in names}
     for name, cls in classes.items():
         setattr(algorithms, name, cls)
         if name not in algorithms.ALGORITHMS:
@@ -61,7 +66,8 @@ def register(names: Sequence[str] = ALGORITHM_NAMES) -> None:
     def _hparams(algorithm, dataset, random_seed):
         if algorithm not in classes:
             return original(algorithm, dataset, random_seed)
-        hparams = original("ERM", dataset, random_seed)  # DomainBed's shared keys, as for ERM
+        # DomainBed's shared keys, as for its ERM: all that its networks read on this dataset.
+        hparams = original("ERM", dataset, random_seed)
         for name, hp in classes[algorithm].hparam_space(None).items():
             if name not in hparams:
                 drawn = hp.sampler(np.random.RandomState(seed_hash(random_seed, name)))

@@ -16,6 +16,14 @@ it trained on.  For an SGD_HWS run, ``install()`` replaces DomainBed's
 Draws use a generator seeded from torch's global RNG, which DomainBed seeds with
 ``--seed``: a run is reproducible.  DomainBed's ``domain_adaptation`` task (unlabelled
 loaders) is not supported with SGD_HWS.
+
+Outside such a session (a DomainBed test, a user's own loop) ``DomainBedSGD_HWS`` is
+built as any algorithm, bound to no training examples yet; ``predict`` and
+``state_dict`` work.  Its ``update`` then takes ``(x, y, example_ids)`` minibatches after
+``bind_training_examples(env_sizes)``, with ids drawn by ``sample_examples(step, count,
+generator)``; plain ``(x, y)`` minibatches are refused with one line (``RuntimeError``)
+saying so, since it cannot learn the losses of examples it cannot name.  Like RGD and
+ALSO inside DomainBed, it builds DomainBed's own networks (``domainbed_networks``).
 """
 from __future__ import annotations
 
@@ -25,6 +33,7 @@ import torch
 from torch.utils.data import default_collate
 
 from rgd_bench.algorithms.hws import SGD_HWS
+from rgd_bench.integrations.domainbed_networks import domainbed_network
 
 
 class Session:
@@ -91,20 +100,33 @@ class HardnessWeightedLoader:
         raise ValueError  # infinite, as DomainBed's
 
 
+NOT_IN_A_SESSION = (
+    "SGD_HWS chooses its own training examples from its loss history, so update() needs their ids: run it "
+    "with `python -m rgd_bench.integrations.domainbed train --algorithm SGD_HWS ...` (which installs the "
+    "hardness-weighted loaders), or in your own loop call bind_training_examples(env_sizes), draw ids with "
+    "sample_examples(step, count, generator) and pass (x, y, example_ids) minibatches")
+
+
 class DomainBedSGD_HWS(SGD_HWS):
-    """SGD_HWS taking DomainBed's ``(x, y)`` minibatches; the ids come from the session."""
+    """SGD_HWS with DomainBed's networks, taking DomainBed's ``(x, y)`` minibatches in an
+    SGD_HWS run (the ids come from the session) and ``(x, y, ids)`` ones anywhere."""
+
+    build_network = staticmethod(domainbed_network)
 
     def __init__(self, input_shape, num_classes, num_domains, hparams: dict[str, Any]):
         super().__init__(input_shape, num_classes, num_domains, hparams)
-        if SESSION is None or not SESSION.loaders:
-            raise RuntimeError("SGD_HWS runs in DomainBed through python -m rgd_bench.integrations.domainbed")
-        SESSION.algorithm = self
-        self.bind_training_examples([len(loader.dataset) for loader in SESSION.loaders])
+        if SESSION is not None and SESSION.loaders:  # DomainBed's train.py builds the loaders first
+            SESSION.algorithm = self
+            self.bind_training_examples([len(loader.dataset) for loader in SESSION.loaders])
 
     def update(self, minibatches, unlabeled=None):
-        ids = SESSION.current_global
-        with_ids = [(x, y, i.to(x.device)) for (x, y), i in zip(minibatches, ids) if len(i)]
-        return super().update(with_ids, unlabeled)
+        with_ids = all(len(batch) == 3 for batch in minibatches)
+        if SESSION is not None and SESSION.algorithm is self and not with_ids:
+            ids = SESSION.current_global
+            minibatches = [(x, y, i.to(x.device)) for (x, y), i in zip(minibatches, ids) if len(i)]
+        elif not with_ids or self.sampler is None:
+            raise RuntimeError(NOT_IN_A_SESSION)
+        return super().update(minibatches, unlabeled)
 
 
 def install(fast_data_loader_module) -> None:

@@ -24,14 +24,16 @@ On WILDS's side:
   (rgd.py), over WILDS's per-example loss (``loss.compute_element_wise``).
 - SGD_HWS, faithful: WILDS's loop trains on whatever the train loader yields, so SGD_HWS
   brings its loader.  ``hardness_weighted`` (its default ``train_loader``) draws each batch
-  i.i.d. from ``softmax(beta * L)`` over the training split (rgd_bench's ``SoftmaxSampler``,
-  owned by the algorithm), ``ceil(n / batch_size)`` batches an epoch, and yields
+  as rgd_bench's engine does (``_hardness.HardnessHistory``, owned by the algorithm: the
+  warm-start epoch over a permutation, then i.i.d. from ``softmax(beta * L)``, importance
+  weights clipped to [0.1, 10]), ``ceil(n / batch_size)`` batches an epoch, and yields
   ``(x, y, metadata, ids)``: WILDS batches carry no example ids, so the loader adds the
   positions it drew and the algorithm updates ``L`` for exactly the examples it trained on.
   A batch is drawn when the DataLoader asks for it: with ``num_workers = k`` that is up to
   ``k * prefetch_factor`` steps early, so SGD_HWS defaults to ``num_workers = 0`` (each draw
   sees every previous step), unless the dataset's defaults or ``--loader_kwargs`` set it.
-  ``L`` and the sampler's centre are buffers, so WILDS's ``--resume`` restores them.
+  ``L``, the sampler's centre and the warm-start progress are buffers, so WILDS's
+  ``--resume`` restores them.
 - ALSO, simplified: ``pi`` weighs the groups of WILDS's train grouper (``--groupby_fields``)
   that occur in the training split (rgd_bench's ``also_groups``: domain or class or
   domain x class are those groupings; per-example ``pi`` is not offered).  The step is rgd_bench's
@@ -60,12 +62,12 @@ import types
 import warnings
 from typing import Callable, NoReturn, Sequence
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
-from rgd_bench.algorithms._softmax_sampler import SoftmaxSampler
+from rgd_bench.algorithms._hardness import HardnessHistory
 from rgd_bench.algorithms.also import CoupledAdam, pi_step
+from rgd_bench.algorithms.hws import HWS_HPARAMS, history_options
 from rgd_bench.algorithms.rgd import rgd_weights
 from rgd_bench.errors import UsageError
 from rgd_bench.integrations.wilds_support import import_wilds, pandas_object_strings
@@ -77,7 +79,7 @@ HWS_LOADER = "hardness_weighted"
 # come from rgd_bench's own spaces.  lr and weight_decay stay WILDS's.
 HPARAM_NAMES = {
     "RGD": ("rgd_clip", "rgd_temperature_rule", "rgd_temperature"),
-    "SGD_HWS": ("hws_beta", "hws_init_loss", "hws_staleness_correction", "hws_is_clip"),
+    "SGD_HWS": tuple(HWS_HPARAMS),
     "ALSO": ("pi_lr", "pi_decay", "pi_temperature", "also_mode", "also_alpha"),
 }
 LOADERS = {"RGD": "standard", "SGD_HWS": HWS_LOADER, "ALSO": "standard"}
@@ -187,7 +189,7 @@ class _RGD:
         return (rgd_weights(losses, self.rgd_clip, self.rgd_temperature) * losses).mean()
 
 
-class _SGD_HWS:
+class _SGD_HWS(HardnessHistory):
     def __init__(self, config, d_out, grouper, loss, metric, n_train_steps, train_loader):
         batch_sampler = getattr(train_loader, "batch_sampler", None)
         if not isinstance(batch_sampler, HardnessWeightedBatchSampler):
@@ -195,24 +197,12 @@ class _SGD_HWS:
                              f"(its default). Got --train_loader {config.train_loader} instead.")
         super().__init__(config=config, model=_initialize_model(config, d_out), grouper=grouper, loss=loss,
                          metric=metric, n_train_steps=n_train_steps)
-        self.hws_beta, self.hws_is_clip = config.hws_beta, config.hws_is_clip
-        self.hws_staleness_correction = config.hws_staleness_correction
-        self.register_buffer("loss_history", torch.full((batch_sampler.n_examples,), float(config.hws_init_loss)))
-        # The centre is state: (L, centre) rebuild the same sum tree after a resume.
-        self.register_buffer("sampler_center", torch.zeros((), dtype=torch.float64))
-        self._rebuild_sampler(center=None)
+        self.init_history(**history_options(vars(config)))
+        self.bind_history(batch_sampler.n_examples)
         batch_sampler.bind(self)
 
-    def _rebuild_sampler(self, center: float | None) -> None:
-        self.sampler = SoftmaxSampler(self.loss_history.numpy(), self.hws_beta, center)
-        self.sampler_center.fill_(self.sampler.center)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._rebuild_sampler(center=float(self.sampler_center))
-
-    def sample_examples(self, count: int, generator: torch.Generator) -> np.ndarray:
-        return self.sampler.sample(torch.rand(count, generator=generator, dtype=torch.float64).numpy())
+    def sample_examples(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        return self.draw(count, generator)
 
     def process_batch(self, batch, unlabeled_batch=None):
         ids = batch[3] if len(batch) == 4 else None  # the hardness_weighted loader's positions
@@ -224,21 +214,12 @@ class _SGD_HWS:
     def _update(self, results, should_step=False):
         if "example_ids" not in results:
             raise RuntimeError(f"SGD_HWS trains on the '{HWS_LOADER}' loader's (x, y, metadata, ids) batches")
-        ids = results["example_ids"].cpu()
-        fresh = _elementwise(self.loss, results).detach().float().cpu()
-        old = self.loss_history[ids]
-        self.sampler.update(ids.numpy(), fresh.numpy())
-        # Repeated ids: the sampler keeps the last loss; the buffer copies it, so they agree.
-        self.loss_history[ids] = torch.from_numpy(self.sampler.losses[ids.numpy()]).float()
-        self.sampler_center.fill_(self.sampler.center)
-        if self.hws_staleness_correction:
-            weights = torch.exp(self.hws_beta * (fresh - old)).clamp(max=self.hws_is_clip)
-            results["hws_weights"] = weights.to(self.device)
+        results["hws_weights"] = self.record(results["example_ids"], _elementwise(self.loss, results))
         super()._update(results, should_step=should_step)
 
     def objective(self, results):
         losses = _elementwise(self.loss, results)
-        weights = results.get("hws_weights")
+        weights = results.get("hws_weights")  # none when WILDS evaluates
         return losses.mean() if weights is None else (weights * losses).mean()
 
 

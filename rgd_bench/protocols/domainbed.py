@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from rgd_bench._batches import TrainingStream, eval_batches, in_memory_tensors
-from rgd_bench.datasets.base import balanced_class_weights, split_dataset
+from rgd_bench.datasets.base import balanced_class_weights, labels_of, split_dataset
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
 
@@ -95,6 +95,8 @@ class DomainBedProtocol:
 
     def prepare(self, algorithm) -> None:
         algorithm.bind_training_examples([len(s.data) for _, s in self._training()])
+        if algorithm.NEEDS_TRAINING_LABELS:
+            algorithm.bind_training_labels([labels_of(s.data) for _, s in self._training()])
 
     def stream(self, algorithm, start_step: int) -> TrainingStream:
         return TrainingStream(

@@ -96,6 +96,9 @@ class WildsProtocol:
     def prepare(self, algorithm) -> None:
         algorithm.forward_groups_together = True
         algorithm.bind_training_examples(self.group_sizes.tolist())
+        if algorithm.NEEDS_TRAINING_LABELS:  # ids run group after group (self.order)
+            labels = torch.as_tensor(self.train.y_array)[self.order]
+            algorithm.bind_training_labels(list(torch.split(labels, self.group_sizes.tolist())))
 
     def stream(self, algorithm, start_step: int):
         return _GroupedBatches(self, algorithm, start_step)

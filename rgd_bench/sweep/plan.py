@@ -117,10 +117,13 @@ def train_argv(args: dict[str, Any]) -> list[str]:
 
 
 def test_env_sets(spec: SweepSpec, dataset_cls: type) -> list[list[int] | None]:
-    """The test environments of a dataset's jobs: DomainBed's singles and pairs, or WILDS's
-    fixed splits (one job per algorithm, hparams and trial)."""
+    """The test environments of a dataset's jobs: DomainBed's singles and pairs, or a dataset's
+    fixed test environments (``TEST_ENVS``), or WILDS's fixed splits (one job per algorithm,
+    hparams and trial)."""
     if getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds":
         return [None]
+    if dataset_cls.TEST_ENVS is not None:  # a training set and fixed test sets
+        return [list(dataset_cls.TEST_ENVS)]
     n_envs = len(dataset_cls.ENVIRONMENTS)
     if spec.single_test_envs or n_envs < 3:
         return [[i] for i in range(n_envs)]
