@@ -125,6 +125,15 @@ def _words(flags: dict[str, list[str]], extra: list[str]):
     return pieces.map(lambda ps: [w for p in ps for w in p])
 
 
+def assert_ended_cleanly(code, err: str) -> int:
+    """Exit 0, or exit 2 with one line on stderr; never a traceback.  Returns the code."""
+    assert code in (0, 2), err
+    assert "Traceback" not in err
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1, err
+    return code
+
+
 NUMBERS = ["0", "1", "-1", "2.5", "1e999", "nan", "x", "", "99999999999999999999"]
 NAMES = ["SpuriousTabular", "ERM", "GroupDRO", "RGD", "Nope", "", "ColoredMNIST", "waterbirds"]
 TRAIN_FLAGS = {f"--{name}": NUMBERS for name in ("hparams_seed", "trial_seed", "seed", "steps", "checkpoint_freq",
@@ -145,11 +154,7 @@ def test_random_train_command_lines_end_with_0_or_2_and_never_a_traceback(tmp_pa
     # valid trains for real in a moment.
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--output_dir", out, "--dataset", "SpuriousTabular", "--steps", "3", "--checkpoint_freq", "2"])
-    err = capsys.readouterr().err
-    assert exit_info.value.code in (0, 2), err
-    assert "Traceback" not in err
-    if exit_info.value.code == 2:
-        assert len(err.strip().splitlines()) == 1, err
+    if assert_ended_cleanly(exit_info.value.code, capsys.readouterr().err) == 2:
         assert not os.path.exists(out) or os.listdir(out) == []
 
 
@@ -172,11 +177,7 @@ def test_random_sweep_command_lines_end_with_0_or_2_and_never_a_traceback(tmp_pa
     full = [command, *argv, "--output_dir", out, "--launcher", "dry_run", "--skip_confirmation"]
     with pytest.raises(SystemExit) as exit_info:
         run_cli(lambda: main(full), "sweep")
-    err = capsys.readouterr().err
-    assert exit_info.value.code in (0, 2), err
-    assert "Traceback" not in err
-    if exit_info.value.code == 2:
-        assert len(err.strip().splitlines()) == 1, err
+    assert_ended_cleanly(exit_info.value.code, capsys.readouterr().err)
 
 
 @pytest.fixture(scope="module")
@@ -202,11 +203,7 @@ def test_random_report_command_lines_end_with_0_or_2_and_never_a_traceback(small
 
     with pytest.raises(SystemExit) as exit_info:
         run_cli(lambda: main([str(small_sweep), *argv]), "report")
-    err = capsys.readouterr().err
-    assert exit_info.value.code in (0, 2), err
-    assert "Traceback" not in err
-    if exit_info.value.code == 2:
-        assert len(err.strip().splitlines()) == 1, err
+    assert_ended_cleanly(exit_info.value.code, capsys.readouterr().err)
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +230,4 @@ def test_random_paper_checks_command_lines_end_with_0_or_2_and_never_a_traceback
     with pytest.raises(SystemExit) as exit_info:
         run_cli(lambda: main(["--output_dir", str(checks_dir), "--report", str(checks_dir / "checks.md"),
                               *argv, "--no_launch"]), "paper_checks")
-    err = capsys.readouterr().err
-    assert exit_info.value.code in (0, 2), err
-    assert "Traceback" not in err
-    if exit_info.value.code == 2:
-        assert len(err.strip().splitlines()) == 1, err
+    assert_ended_cleanly(exit_info.value.code, capsys.readouterr().err)
