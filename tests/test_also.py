@@ -191,8 +191,11 @@ def test_inverse_frequency_of_domains_and_of_domain_class_groups():
     assert torch.allclose(by_domain.pi, torch.tensor([0.8, 0.2]))
     cells = also("descent-ascent", "domain_class", also_pi_init="inverse_frequency")
     cells.bind_training_examples([3, 2])
-    cells.bind_training_labels([torch.tensor([0, 0, 1]), torch.tensor([1, 1])])  # counts 2, 1, 0 (as 1), 2
-    assert torch.allclose(cells.pi, torch.tensor([0.5, 1, 1, 0.5]) / 3)
+    cells.bind_training_labels([torch.tensor([0, 0, 1]), torch.tensor([1, 1])])  # counts 2, 1, 0, 2
+    assert torch.allclose(cells.pi, torch.tensor([0.5, 1, 0, 0.5]) / 2)  # the absent cell starts at 0
+    x, y = batches()[0]
+    cells.update([(x, y), (x, torch.tensor([1, 1]))])  # pi_decay as in every test; finite, absent cell ~0
+    assert torch.isfinite(cells.pi).all() and cells.pi[2] < 1e-6
 
 
 def test_uniform_start_stays_the_default():

@@ -108,6 +108,22 @@ def test_batches_reach_the_algorithm_one_minibatch_per_group_with_group_ordered_
             assert torch.equal(y, torch.as_tensor(protocol.train.y_array)[protocol.order[ids]])
 
 
+def test_also_inverse_frequency_gets_the_wilds_training_labels(tmp_path):
+    """Under WILDS the domains are WILDS's groups: pi over group x class starts at the inverse
+    counts of the training split, and at 0 for the cells that never occur."""
+    plan = plan_run([*SYNTHETIC, "--algorithm", "ALSO", "--output_dir", str(tmp_path / "unused"), "--hparams",
+                     '{"also_groups": "domain_class", "also_pi_init": "inverse_frequency"}'])
+    protocol = make_protocol(plan)
+    model = plan.algorithm_cls(protocol.input_shape, protocol.num_classes, protocol.num_domains, plan.hparams)
+    protocol.prepare(model)
+    labels = torch.as_tensor(protocol.train.y_array)
+    cells = protocol.train_groups * protocol.num_classes + labels
+    counts = torch.bincount(cells, minlength=len(model.pi)).double()
+    expected = torch.where(counts > 0, 1 / counts.clamp(min=1), torch.zeros_like(counts))
+    assert torch.allclose(model.pi.double(), expected / expected.sum())
+    assert (model.pi == 0).sum() == (counts == 0).sum() > 0
+
+
 def test_group_dro_under_wilds_one_forward_empty_groups_and_absent_groups():
     torch.manual_seed(0)
     hparams = {"lr": 0.0, "weight_decay": 0.0, "batch_size": 4, "mlp_width": 8, "mlp_depth": 2, "mlp_dropout": 0.0,

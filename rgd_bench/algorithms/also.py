@@ -17,8 +17,9 @@ group ``g`` in the batch, each step does
 ``pi`` starts at ``pi_hat`` (``also_pi_init``): uniform (the default), or static
 non-uniform weights proportional to the inverse of each group's count in the training
 data ("inverse_frequency": inverse class frequencies with ``also_groups = "class"``),
-which the authors strongly recommend.  A group absent from the training data counts as
-one example; with single-example groups both choices are uniform.
+which the authors strongly recommend.  A group absent from the training data (a cell of
+domain x class that never occurs) starts at 0, as it never appears in a batch; with
+single-example groups both choices are uniform.
 
 ``also_mode = "descent-ascent"`` takes the theta step with the current pi, then the pi
 step.  ``"optimistic"`` (the authors' default) first extrapolates from the previous
@@ -140,10 +141,12 @@ class ALSO(ERM):
         self.register_buffer("has_previous_pi_gain", torch.zeros((), dtype=torch.bool, device=device))
 
     def _start_from_counts(self, counts: torch.Tensor) -> None:
-        """pi_init = pi_hat proportional to 1 / count (a group never seen counts as one)."""
-        inverse = 1.0 / counts.to(self.pi).clamp(min=1)
+        """pi_init = pi_hat proportional to 1 / count; 0 for a group never seen (its log
+        floored at float32's eps, so the prox term stays finite even with pi_decay = 0)."""
+        counts = counts.to(self.pi)
+        inverse = torch.where(counts > 0, 1.0 / counts.clamp(min=1), torch.zeros_like(counts))
         self.pi.copy_(inverse / inverse.sum())
-        self.log_pi_hat.copy_(torch.log(self.pi))
+        self.log_pi_hat.copy_(torch.log(self.pi.clamp(min=FLOAT32_EPS)))
 
     def bind_training_examples(self, env_sizes):
         if self.grouping == "example":
