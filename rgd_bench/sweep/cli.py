@@ -41,6 +41,7 @@ DEFAULT_SWEEP: dict[str, Any] = {
 # (plan.SPEC_KEYS) and these, of how it runs.
 RUN_KEYS: dict[str, Spec] = {
     "launcher": Spec(str, choices=tuple(LAUNCHERS)), "workers": Spec(int, AT_LEAST_ONE),
+    "threads": Spec(int, AT_LEAST_ONE),
     "retries": Spec(int, NON_NEGATIVE), "skip_confirmation": Spec(bool), "partition": Spec(str),
     "time_min": Spec(int, POSITIVE), "gpus_per_job": Spec(int, NON_NEGATIVE), "cpus_per_job": Spec(int, AT_LEAST_ONE),
     "mem_gb": Spec(int, POSITIVE), "cluster": Spec(str, choices=("slurm", "local", "debug")), "ray_address": Spec(str),

@@ -18,7 +18,7 @@ def make_launcher(settings: dict):
     """The launcher named in ``settings``, with its options from the same settings."""
     cls = launcher_class(settings["launcher"])
     if cls.name == "multiprocess":
-        return cls(settings.get("workers"))
+        return cls(settings.get("workers"), settings.get("threads"))
     if cls.name == "submitit":
         from rgd_bench.sweep.launchers.submitit_launcher import SlurmOptions
 

@@ -22,7 +22,12 @@ def default_workers() -> int:
     import torch
 
     gpus = torch.cuda.device_count()
-    return gpus if gpus else max(1, (os.cpu_count() or 2) // 2)
+    return gpus if gpus else default_layout(os.cpu_count() or 1)[0]
+
+
+def default_layout(cores: int) -> tuple[int, int]:
+    """(workers, torch threads per worker) on a CPU with ``cores`` cores."""
+    return max(1, cores // 2), 2 if cores > 1 else 1
 
 
 def _worker(tasks, results, gpu: int | None, threads: int) -> None:
@@ -50,8 +55,9 @@ def _worker(tasks, results, gpu: int | None, threads: int) -> None:
 class MultiprocessLauncher(Launcher):
     name = "multiprocess"
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, threads: int | None = None):
         self.workers = workers
+        self.threads = threads
 
     def run(self, jobs, retries, on_start, on_finish):
         if not jobs:
@@ -60,7 +66,7 @@ class MultiprocessLauncher(Launcher):
 
         n_workers = min(self.workers or default_workers(), len(jobs))
         gpus = torch.cuda.device_count()
-        threads = max(1, (os.cpu_count() or 1) // n_workers)
+        threads = self.threads or max(1, (os.cpu_count() or 1) // n_workers)
         context = multiprocessing.get_context("spawn")
         tasks, results = context.Queue(), context.Queue()
         for index, job in enumerate(jobs):
