@@ -22,6 +22,7 @@ _EXPORTS = {
     "Algorithm": "rgd_bench.algorithms.base",
     "MultipleDomainDataset": "rgd_bench.datasets.base",
     "make_report": "rgd_bench.report",
+    "import_plugins": "rgd_bench.plugins",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

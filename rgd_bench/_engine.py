@@ -18,6 +18,7 @@ import torch
 
 from rgd_bench._checkpoint import (FORMAT_VERSION, capture_rng_states, load_checkpoint, restore_rng_states,
                                    save_atomically)
+from rgd_bench._machine import environment
 from rgd_bench._progress import StepProgress
 from rgd_bench._runlock import RunLock
 from rgd_bench.errors import UsageError
@@ -108,17 +109,9 @@ def _print_row(row, colwidth: int = 12) -> None:
 
 
 def _print_header(plan: RunPlan) -> None:
-    import PIL
-    import torchvision
-
     print("Environment:")
-    print(f"\tPython: {sys.version.split(' ')[0]}")
-    print(f"\tPyTorch: {torch.__version__}")
-    print(f"\tTorchvision: {torchvision.__version__}")
-    print(f"\tCUDA: {torch.version.cuda}")
-    print(f"\tNumPy: {np.__version__}")
-    print(f"\tPIL: {PIL.__version__}")
-    print(f"\tDevice: {plan.device}")
+    for name, value in environment(plan.device).items():
+        print(f"\t{name}: {value}")
     print("Args:")
     for k, v in sorted(vars(plan.args).items()):
         print(f"\t{k}: {v}")
@@ -259,11 +252,15 @@ class _Loop:
         results["mem_gb"] = _peak_memory_gb(self.device)
         results.update(self.protocol.record_constants)
         results.update(extra or {})
-        keys = sorted(results)
-        if keys != self.last_keys:
-            _print_row(keys)
-            self.last_keys = keys
-        _print_row([results[k] for k in keys])
+        describe = getattr(self.protocol, "describe_record", None)  # WILDS: a block of short lines
+        if describe is not None:
+            print(describe(results))
+        else:  # DomainBed's table, as DomainBed's own out.txt
+            keys = sorted(results)
+            if keys != self.last_keys:
+                _print_row(keys)
+                self.last_keys = keys
+            _print_row([results[k] for k in keys])
         results.update({"hparams": self.hparams, "args": self.plan.recorded_args})
         self._append(json.dumps(results, sort_keys=True) + "\n")
         self.summary.records.append(results)

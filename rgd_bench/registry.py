@@ -22,6 +22,10 @@ class PluginLoadWarning(UserWarning):
     """A third-party plugin could not be loaded and was skipped."""
 
 
+class DuplicateNameError(ValueError):
+    """A name is registered twice, by two different classes."""
+
+
 class Registry(Generic[T]):
     """A named collection of classes, extended by decorators and entry points."""
 
@@ -46,7 +50,7 @@ class Registry(Generic[T]):
 
     def add(self, name: str, obj: T) -> None:
         if name in self._items and self._items[name] is not obj:
-            raise ValueError(
+            raise DuplicateNameError(
                 f"The {self.kind} name '{name}' is already registered "
                 f"(by {_qualname(self._items[name])}); choose another name."
             )
@@ -67,8 +71,8 @@ class Registry(Generic[T]):
         if name in self._explanations:
             return self._explanations[name]
         valid = self.names()
-        close = difflib.get_close_matches(name, valid, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        close = closest(name, valid)
+        hint = f" Did you mean '{close}'?" if close else ""
         return f"Unknown {self.kind} '{name}'.{hint} Valid {self.kind}s: {', '.join(valid)}."
 
     def names(self) -> list[str]:
@@ -110,6 +114,20 @@ class Registry(Generic[T]):
                     PluginLoadWarning,
                     stacklevel=2,
                 )
+
+
+def closest(name: str, valid: list[str]) -> str | None:
+    """The valid name ``name`` most likely meant, case ignored ("groupdro" -> "GroupDRO"), or None.
+    A name that differs only in case is suggested, not accepted: a run's arguments name its
+    directory, so "groupdro" and "GroupDRO" must not become two runs of one algorithm."""
+    folded = {}
+    for candidate in valid:
+        folded.setdefault(candidate.casefold(), candidate)
+    same = [v for v in valid if v.casefold() == name.casefold()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return folded[close[0]] if close else None
 
 
 def _qualname(obj: object) -> str:

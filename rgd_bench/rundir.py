@@ -37,8 +37,9 @@ ERR_NAME = "err.txt"
 # What the engine writes besides these: model_step<N>.pkl and, for WILDS runs, <split>_eval.csv.
 RUN_FILE_NAMES = frozenset({RESULTS_NAME, DONE_NAME, CHECKPOINT_NAME, MODEL_NAME, FAILURE_NAME, LOCK_NAME,
                             OUT_NAME, ERR_NAME})
-# Arguments that say where a run writes or reads its data, not what it computes.
-LOCATION_ARGS = ("output_dir", "data_dir")
+# Arguments that say where a run writes or reads its data and code, not what it computes
+# (a plugin file, rgd_bench.plugins, may sit at another path on each host).
+LOCATION_ARGS = ("output_dir", "data_dir", "plugins")
 # How a run that could not write its files carries on once the cause is fixed.
 RESUME_HINT = "Fix that (free some space?) and run the same command again: the run resumes from its last checkpoint."
 MAX_FIRST_LINE = 1 << 20  # a first record is a few kilobytes
@@ -75,7 +76,7 @@ def job_id(args: Mapping[str, Any]) -> str:
 def legacy_job_id(args: Mapping[str, Any]) -> str:
     """The name rgd_bench 0.1 gave the same job (its identity still held ``data_dir``), so that
     a sweep launched before can be adopted, not run again."""
-    kept = {key: value for key, value in args.items() if key != "output_dir"}
+    kept = {key: value for key, value in args.items() if key not in ("output_dir", "plugins")}  # 0.1 had no plugins
     return hashlib.md5(json.dumps(kept, sort_keys=True).encode("utf-8")).hexdigest()
 
 

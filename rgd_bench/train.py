@@ -13,9 +13,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rgd_bench._cli import ArgumentParser, lookup, run_cli
+from rgd_bench._cli import ArgumentParser, lookup, name_list, run_cli
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import parse_overrides, resolve_hparams
+from rgd_bench.plugins import import_plugins
 from rgd_bench.registry import ALGORITHMS, DATASETS
 from rgd_bench.values import NON_NEGATIVE, OPEN_UNIT_INTERVAL, POSITIVE, Range, Spec
 
@@ -39,28 +40,48 @@ FLAG_SPECS = {
 }
 
 
+# What leaving out a flag whose parser default is None means; the sweep's --help says the same.
+UNSET_MEANS = {
+    "data_dir": "none; the embedded and synthetic datasets need none",
+    "hparams": "none: the defaults, or the draw of --hparams_seed",
+    "steps": "the dataset's N_STEPS; WILDS datasets: N_EPOCHS epochs",
+    "checkpoint_freq": "the dataset's CHECKPOINT_FREQ; WILDS datasets: every epoch",
+    "test_envs": " ".join(map(str, DOMAINBED_DEFAULTS["test_envs"])),
+    "holdout_fraction": str(DOMAINBED_DEFAULTS["holdout_fraction"]),
+    "num_workers": "the dataset's N_WORKERS: 0 in memory, up to 8 for images on disk",
+}
+
+
+def _default(flag: str) -> str:
+    return f"(default: {UNSET_MEANS[flag]})"
+
+
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m rgd_bench.train",
-                            description="Train one run (DomainBed protocol) into --output_dir.")
+    parser = ArgumentParser(prog="python -m rgd_bench.train", before_help=_list_registries,
+                            usage="%(prog)s [--dataset NAME] [--algorithm NAME] [options]",
+                            description="Train one run into --output_dir: DomainBed's protocol on DomainBed "
+                                        "datasets, WILDS's on WILDS datasets. Running it again resumes it.")
     parser.add_argument("--data_dir", type=str, default=None,
-                        help="root of on-disk datasets (not needed for the embedded ones)")
-    parser.add_argument("--dataset", type=str, default="ColoredMNIST5k")
-    parser.add_argument("--algorithm", type=str, default="ERM")
-    parser.add_argument("--hparams", type=str, default=None, help="JSON object of hyperparameter overrides")
+                        help=f"root of on-disk datasets {_default('data_dir')}")
+    parser.add_argument("--dataset", type=str, default="ColoredMNIST5k", help="a dataset listed below")
+    parser.add_argument("--algorithm", type=str, default="ERM", help="an algorithm listed below")
+    parser.add_argument("--hparams", type=str, default=None,
+                        help=f"JSON object of hyperparameter overrides {_default('hparams')}")
     spec = {name: {"type": spec.parse} for name, spec in FLAG_SPECS.items()}
-    parser.add_argument("--hparams_seed", default=0, help="seed for random hparams (0: defaults)",
+    parser.add_argument("--hparams_seed", default=0, help="seed of the random hparams draw; 0: the defaults",
                         **spec["hparams_seed"])
     parser.add_argument("--trial_seed", default=0, help="seeds the splits and the random hparams",
                         **spec["trial_seed"])
     parser.add_argument("--seed", default=0, help="seed for everything else", **spec["seed"])
-    parser.add_argument("--steps", default=None, help="number of steps (default: per dataset)", **spec["steps"])
+    parser.add_argument("--steps", default=None, help=f"number of steps {_default('steps')}", **spec["steps"])
     parser.add_argument("--checkpoint_freq", default=None, **spec["checkpoint_freq"],
-                        help="evaluate, record and checkpoint every N steps (default: per dataset)")
+                        help=f"evaluate, record and checkpoint every N steps {_default('checkpoint_freq')}")
     parser.add_argument("--test_envs", nargs="+", default=None, **spec["test_envs"],
-                        help="DomainBed datasets: held-out environments (default: 0)")
-    parser.add_argument("--output_dir", type=str, default="train_output")
+                        help=f"DomainBed datasets: held-out environments {_default('test_envs')}")
+    parser.add_argument("--output_dir", type=str, default="train_output", help="the run directory")
     parser.add_argument("--holdout_fraction", default=None, **spec["holdout_fraction"],
-                        help="DomainBed datasets: share of each environment held out, in (0, 1) (default: 0.2)")
+                        help=f"DomainBed datasets: share of each environment held out, in (0, 1) "
+                             f"{_default('holdout_fraction')}")
     parser.add_argument("--groupby_fields", type=str, nargs="+", default=None,
                         help="WILDS datasets: metadata fields whose combinations are the groups "
                              "(default: the dataset's, as in WILDS's configs)")
@@ -68,12 +89,33 @@ def build_parser() -> ArgumentParser:
                         help="WILDS datasets: draw batches uniformly over groups (default: the "
                              "algorithm's; true for GroupDRO, as WILDS)")
     parser.add_argument("--skip_model_save", action="store_true", help="do not write model.pkl")
-    parser.add_argument("--save_model_every_checkpoint", action="store_true")
-    parser.add_argument("--device", type=device_flag, default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--save_model_every_checkpoint", action="store_true",
+                        help="also write model_step<N>.pkl at every checkpoint")
+    parser.add_argument("--device", type=device_flag, default="auto",
+                        help="auto (cuda when there is one), cpu, cuda or cuda:N")
     parser.add_argument("--num_workers", default=None, **spec["num_workers"],
-                        help="loader worker processes for on-disk datasets (default: per dataset)")
-    parser.add_argument("--eval_batch_size", default=128, **spec["eval_batch_size"])
+                        help=f"loader worker processes for on-disk datasets {_default('num_workers')}")
+    parser.add_argument("--eval_batch_size", default=128, **spec["eval_batch_size"],
+                        help="batch size when evaluating")
+    parser.add_argument("--plugins", nargs="+", default=None, metavar="FILE_OR_MODULE",
+                        help="a .py file or module to import first: it registers your algorithms and datasets "
+                             "(default: none)")
     return parser
+
+
+def registry_lines(namespace: argparse.Namespace) -> list[str]:
+    """The algorithms and datasets a run may name: the registries, with installed plugins and
+    those of --plugins (when given before --help) imported."""
+    plugins = getattr(namespace, "plugins", None)
+    if plugins:
+        from rgd_bench.plugins import import_plugins
+
+        import_plugins(plugins)
+    return [name_list("Algorithms", ALGORITHMS.names()), name_list("Datasets", DATASETS.names())]
+
+
+def _list_registries(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
+    parser.epilog = "\n\n".join(registry_lines(namespace))
 
 
 @dataclass
@@ -89,7 +131,9 @@ class RunPlan:
     @property
     def recorded_args(self) -> dict[str, Any]:
         other_protocol = DOMAINBED_FLAGS if self.is_wilds else WILDS_FLAGS
-        return {k: v for k, v in vars(self.args).items() if k not in EXECUTION_FLAGS + other_protocol}
+        # plugins only when given: the records of runs without them stay as they were.
+        return {k: v for k, v in vars(self.args).items()
+                if k not in EXECUTION_FLAGS + other_protocol and not (k == "plugins" and v is None)}
 
     @property
     def is_wilds(self) -> bool:
@@ -155,7 +199,9 @@ def resolve_device(requested: str) -> str:
 def check_args(args: argparse.Namespace) -> tuple[type, type, dict[str, Any]]:
     """The dataset and algorithm classes and the hyperparameters of parsed arguments; a
     UsageError names the first problem.  Reads and writes nothing (a sweep calls it for its
-    jobs before it launches any)."""
+    jobs before it launches any), except the plugins, which it imports (once per process) and
+    names by absolute path in ``args``."""
+    args.plugins = import_plugins(args.plugins)
     dataset_cls = lookup(DATASETS, args.dataset)
     algorithm_cls = lookup(ALGORITHMS, args.algorithm)
     _check_protocol_flags(args, dataset_cls)

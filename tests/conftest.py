@@ -96,3 +96,32 @@ def cli(capsys):
         return subprocess.CompletedProcess([module, *argv], exit_info.value.code or 0, captured.out, captured.err)
 
     return call
+
+
+@pytest.fixture
+def plugins_forgotten():
+    """Undo what ``--plugins`` imported in this process: its names in the registries, its
+    modules (and test modules named ``my_plugin*``), the record of files imported once, so a
+    test that registers a plugin leaves the registries as the other tests expect them."""
+    from rgd_bench import plugins
+    from rgd_bench.registry import ALGORITHMS, DATASETS
+
+    registries = (ALGORITHMS, DATASETS)
+    for registry in registries:
+        registry.load_plugins()  # builtins and entry points in before the snapshot
+    items = [dict(registry._items) for registry in registries]
+    files = dict(plugins._imported_files)
+    modules = set(sys.modules)
+
+    def forget() -> None:  # also callable mid-test: as if the next command were a new process
+        for registry, kept in zip(registries, items):
+            registry._items.clear()
+            registry._items.update(kept)
+        plugins._imported_files.clear()
+        plugins._imported_files.update(files)
+        for name in set(sys.modules) - modules:
+            if name.startswith(("rgd_bench_plugin_", "my_plugin")):
+                del sys.modules[name]
+
+    yield forget
+    forget()

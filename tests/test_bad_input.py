@@ -136,12 +136,15 @@ def assert_ended_cleanly(code, err: str) -> int:
 
 NUMBERS = ["0", "1", "-1", "2.5", "1e999", "nan", "x", "", "99999999999999999999"]
 NAMES = ["SpuriousTabular", "ERM", "GroupDRO", "RGD", "Nope", "", "ColoredMNIST", "waterbirds"]
+# json: a module that imports and registers nothing.
+PLUGINS = ["json", "/nonexistent.py", "my-plugin", "no_such_plugin_module", "/", ""]
 TRAIN_FLAGS = {f"--{name}": NUMBERS for name in ("hparams_seed", "trial_seed", "seed", "steps", "checkpoint_freq",
                                                   "holdout_fraction", "num_workers", "eval_batch_size", "test_envs")}
 TRAIN_FLAGS.update({"--dataset": NAMES, "--algorithm": NAMES, "--device": ["cpu", "auto", "tpu", "cuda:x"],
                     "--hparams": ['{"lr": 0.1}', '{"lr": -1}', "{", "[]", '{"mlp_width": 0}', '{"x": 1}', "null"],
                     "--groupby_fields": ["y", "background"], "--uniform_over_groups": ["true", "maybe"],
-                    "--data_dir": ["/nonexistent"], "--skip_model_save": [], "--save_model_every_checkpoint": []})
+                    "--data_dir": ["/nonexistent"], "--skip_model_save": [], "--save_model_every_checkpoint": [],
+                    "--plugins": PLUGINS})
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -162,7 +165,7 @@ SWEEP_FLAGS = {f"--{name}": NUMBERS for name in ("n_hparams_from", "n_hparams", 
                                                   "holdout_fraction", "workers", "retries", "time_min", "mem_gb")}
 SWEEP_FLAGS.update({"--datasets": NAMES, "--algorithms": NAMES, "--launcher": ["dry_run", "nope", "local"],
                     "--hparams": ['{"lr": 0.1}', "{", '{"lr": -1}'], "--cluster": ["local", "x"],
-                    "--single_test_envs": [], "--data_dir": ["/nonexistent"]})
+                    "--single_test_envs": [], "--data_dir": ["/nonexistent"], "--plugins": PLUGINS})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -192,14 +195,17 @@ def small_sweep(tmp_path_factory):
 
 REPORT_FLAGS = {"--selection": ["oracle", "iid,loo", "wilds", "bogus", ""], "--format": ["text", "json", "csv",
                 "latex", "markdown", "domainbed", "hparams", "pdf"], "--baseline": ["ERM", "none", "RGD", "X"],
-                "--include_unfinished": [], "--latex": [], "--input_dir": ["/nonexistent", "."]}
+                "--include_unfinished": [], "--latex": [], "--input_dir": ["/nonexistent", "."], "--plugins": PLUGINS}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(argv=_words(REPORT_FLAGS, ["--output", "--out_dir", "/dev/null", "-q"]))
-def test_random_report_command_lines_end_with_0_or_2_and_never_a_traceback(small_sweep, tmp_path, capsys, argv):
+def test_random_report_command_lines_end_with_0_or_2_and_never_a_traceback(small_sweep, tmp_path, capsys, monkeypatch,
+                                                                           argv):
     from rgd_bench._cli import run_cli
     from rgd_bench.report.cli import main
+
+    monkeypatch.chdir(tmp_path)  # "--output <random word>" writes there, not into the checkout
 
     with pytest.raises(SystemExit) as exit_info:
         run_cli(lambda: main([str(small_sweep), *argv]), "report")

@@ -4,6 +4,7 @@ runs resume exactly, and what cannot run is refused on one line."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -21,11 +22,14 @@ needs_domainbed = pytest.mark.skipif(
     bool(MISSING), reason=f"DomainBed's algorithms need a DomainBed checkout on PYTHONPATH and its "
                           f"dependencies; not importable here: {', '.join(MISSING)}")
 OURS = {"ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO"}
+# The module of the classes that wrap DomainBed's algorithms.
+ADAPTER_MODULE = "rgd_bench.integrations.domainbed_algorithms"
 
 
 def adapters() -> list[str]:
-    """DomainBed's algorithms registered in rgd_bench (none without DomainBed)."""
-    return [name for name in ALGORITHMS.names() if name not in OURS]
+    """DomainBed's algorithms registered in rgd_bench (none without DomainBed).  Told apart by
+    their module, not by a list of names: a user's installed plugin adds names of its own."""
+    return [name for name in ALGORITHMS.names() if ALGORITHMS.get(name).__module__ == ADAPTER_MODULE]
 
 
 def a_dataset_for(name: str) -> str:
@@ -47,30 +51,62 @@ def test_a_draw_method_replaces_the_sampler_in_random_hparams():
     assert drawn == {"a": np.random.RandomState(seed_hash(7, "a")).randint(100), "b": (7, "b")}
 
 
-def _registered_names(tmp_path, fake_domainbed: str | None) -> subprocess.CompletedProcess:
-    """ALGORITHMS' names in a fresh interpreter whose PYTHONPATH has only ``fake_domainbed``."""
+# A user's algorithm, installed as a package with an entry point: the checks below must hold
+# with it too (they check that our names are there and DomainBed's are not, never an exact list).
+USER_PLUGIN = """
+from rgd_bench.algorithms.erm import ERM
+from rgd_bench.registry import ALGORITHMS
+
+@ALGORITHMS.register()
+class UsersOwnERM(ERM):
+    pass
+"""
+
+
+def _registered_names(tmp_path, fake_domainbed: str | None, user_plugin: bool = False) -> subprocess.CompletedProcess:
+    """ALGORITHMS' names and modules (JSON) in a fresh interpreter whose PYTHONPATH has only
+    ``fake_domainbed`` and, with ``user_plugin``, an installed distribution registering one more."""
     root = tmp_path / "path"
     root.mkdir()
     if fake_domainbed is not None:
         (root / "domainbed").mkdir()
         (root / "domainbed" / "__init__.py").write_text("")
         (root / "domainbed" / "algorithms.py").write_text(fake_domainbed)
+    if user_plugin:
+        (root / "users_plugin.py").write_text(USER_PLUGIN)
+        (root / "users_plugin-1.0.dist-info").mkdir()
+        (root / "users_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: users_plugin\n"
+                                                                      "Version: 1.0\n")
+        (root / "users_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+            "[rgd_bench.algorithms]\nusers = users_plugin\n")
     env = dict(os.environ, PYTHONPATH=str(root), PYTHONWARNINGS="default")
-    code = "from rgd_bench.registry import ALGORITHMS; ALGORITHMS.names(); print(ALGORITHMS.names())"
+    code = ("import json; from rgd_bench.registry import ALGORITHMS; "
+            "print(json.dumps({n: ALGORITHMS.get(n).__module__ for n in ALGORITHMS.names()}))")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_without_domainbed_only_our_algorithms_and_no_warning(tmp_path):
-    result = _registered_names(tmp_path, None)
+def assert_ours_and_no_domainbed(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """Our algorithms are registered and none of DomainBed's; others' plugins may be there too."""
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(sorted(OURS))
+    registered = json.loads(result.stdout)
+    assert OURS <= set(registered)
+    assert [name for name, module in registered.items() if module == ADAPTER_MODULE] == []
+    return registered
+
+
+@pytest.mark.parametrize("user_plugin", [False, True], ids=["alone", "with_a_users_plugin"])
+def test_without_domainbed_only_our_algorithms_and_no_warning(tmp_path, user_plugin):
+    result = _registered_names(tmp_path, None, user_plugin)
+    registered = assert_ours_and_no_domainbed(result)
+    assert ("UsersOwnERM" in registered) == user_plugin  # the plugin was really there
     assert "PluginLoadWarning" not in result.stderr
 
 
-def test_a_domainbed_that_fails_to_import_is_reported_once(tmp_path):
-    result = _registered_names(tmp_path, "raise ImportError('no timm here')\n")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(sorted(OURS))
+@pytest.mark.parametrize("user_plugin", [False, True], ids=["alone", "with_a_users_plugin"])
+def test_a_domainbed_that_fails_to_import_is_reported_once(tmp_path, user_plugin):
+    result = _registered_names(tmp_path, "raise ImportError('no timm here')\n", user_plugin)
+    registered = assert_ours_and_no_domainbed(result)
+    assert ("UsersOwnERM" in registered) == user_plugin
     warnings = [line for line in result.stderr.splitlines() if "PluginLoadWarning" in line]
     assert len(warnings) == 1
     assert "DomainBed is importable but its algorithms could not be loaded (ImportError: no timm here)" in warnings[0]

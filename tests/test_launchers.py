@@ -9,6 +9,7 @@ import os
 import pytest
 
 from conftest import read_records, wait_for
+from plugin_files import write_plugin
 from rgd_bench.sweep.jobs import DONE, FAILED, Outcome, job_state
 from rgd_bench.sweep.launchers.dry_run import DryRunLauncher
 from rgd_bench.sweep.launchers.local import LocalLauncher
@@ -56,6 +57,22 @@ class LauncherSuite:
         failure = json.load(open(os.path.join(bad[0].output_dir, "failed.json")))
         assert failure["attempts"] == 2
         assert all(job_state(j) == DONE for j in good)
+
+    def test_a_plugin_file_reaches_every_job(self, tmp_path, monkeypatch, plugins_forgotten):
+        """Planned in the plugin's directory with a relative path, run from another: each job
+        imports the file by the absolute path the plan gave it."""
+        plugin = write_plugin(tmp_path / HOSTILE, "my plugin.py")
+        monkeypatch.chdir(tmp_path / HOSTILE)
+        jobs = plan_jobs(SweepSpec(datasets=["PluggedTabular"], algorithms=["PluggedERM"], n_hparams=1, n_trials=1,
+                                   output_dir=str(tmp_path / "sweep"), steps=10, checkpoint_freq=5,
+                                   plugins=["my plugin.py"]))
+        os.makedirs(tmp_path / "elsewhere")
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        _, finished = run(self.make_launcher(tmp_path), jobs)
+        assert [outcome.status for outcome in finished.values()] == [Outcome.DONE], finished
+        records = read_records(jobs[0].output_dir)
+        assert records[0]["args"]["plugins"] == [plugin]
+        assert [r["plugged"] for r in records] == [1.0, 1.0, 1.0]  # its update ran
 
 
 class TestLocal(LauncherSuite):

@@ -341,13 +341,13 @@ def test_the_example_reports_are_the_default_sweeps_leaderboard():
     from rgd_bench.paper_checks.cli import FULL_REPORT
 
     reports = os.path.join(REPO_ROOT, "reports")
-    # every format of the report, and the paper checks' table
+    # every format of the report, the paper checks' table and the machine that made them
     assert sorted(os.listdir(reports)) == sorted([*(name for _, _, name in FORMATS.values()),
-                                                  os.path.basename(FULL_REPORT)])
+                                                  os.path.basename(FULL_REPORT), "provenance.json"])
     with open(os.path.join(reports, "leaderboard.md"), encoding="utf-8") as f:
         markdown = f.read()
-    # 5 algorithms x 3 test environments x 3 hparams draws x 2 trials
-    assert f"from 90 runs in {DEFAULT_SWEEP['output_dir']}" in markdown
+    # 5 algorithms x (3 test environments + 3 pairs) x 3 hparams draws x 2 trials
+    assert f"from 180 runs in {DEFAULT_SWEEP['output_dir']}" in markdown
     for algorithm in DEFAULT_SWEEP["algorithms"]:
         assert f"| {algorithm} | " in markdown
     with open(os.path.join(reports, "leaderboard.html"), encoding="utf-8") as f:

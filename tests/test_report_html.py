@@ -13,6 +13,7 @@ from conftest import REPO_ROOT, run_module
 from report_runs import write_run
 from rgd_bench.report import SELECTION_METHODS, make_report
 from rgd_bench.report import plots
+from rgd_bench.report.axes import hparam_axes, varying_hparams
 from rgd_bench.report.formats import html, markdown
 from rgd_bench.report.synthetic import synthetic_sweep
 
@@ -95,7 +96,7 @@ def test_svg_count_follows_datasets_methods_and_algorithms(page):
 def test_bars_one_group_per_environment_heights_are_cells(report):
     board = report.boards[0]
     index = [t.dataset for t in board.tables].index("VLCS")
-    ax = plots.bars_figure(board, index).axes[0]
+    ax = plots.bars_figure(board, index, plots.algorithm_colors(report.algorithms)).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == [*ENVIRONMENTS["VLCS"], "Avg"]
     table = board.tables[index]
     expected = [c.mean for a in board.algorithms for c in [*table.cells[a], board.averages.cells[a][index]]]
@@ -108,7 +109,7 @@ def test_bars_one_group_per_environment_heights_are_cells(report):
 
 def test_curves_average_the_chosen_runs_over_trials(report):
     board = report.boards[0]
-    figure = plots.curves_figure(board, 0)
+    figure = plots.curves_figure(board, 0, plots.algorithm_colors(report.algorithms))
     panels = [ax for ax in figure.axes if ax.get_visible()]
     assert len(panels) == 4
     chosen = [board.choices[(t, "VLCS", "ERM", 0)] for t in (0, 1)]
@@ -134,16 +135,19 @@ def test_rendering_twice_gives_identical_bytes(single_env_sweep):
     assert first.encode() == second.encode()
 
 
-def test_missing_cells_are_x_and_have_no_bar(single_env_sweep):
+def test_missing_cells_are_x_and_a_method_without_result_is_a_sentence_not_an_axis(single_env_sweep):
     # Without runs holding out two environments, leave-one-domain-out chooses nothing.
     report = make_report([single_env_sweep], ALL_METHODS)
     loo = next(b for b in report.boards if b.method.key == "leave_one_out")
-    assert len(plots.bars_figure(loo, 0).axes[0].patches) == 0
+    assert plots.bars_figure(loo, 0, plots.algorithm_colors(report.algorithms)) is None
     section = html.render(report).split('<section id="leave_one_out">')[1].split("</section>")[0]
     assert section.count('<td class="x">X</td>') == 2 * (4 + 2) + 2 * (1 + 1)
+    assert "<svg" not in section
+    assert re.search(r'<p class="empty">No bars for VLCS: leave-one-domain-out cross-validation needs[^<]*'
+                     r"--single_test_envs[^<]*</p>", section)
 
 
-def test_sensitivity_plots_only_varying_numeric_hparams(tmp_path):
+def test_sensitivity_plots_every_varying_hparam_numeric_or_categorical(tmp_path):
     final = {"ERM": [0.61, 0.72, 0.63, 0.74], "RGD": [0.5, 0.6, 0.7, 0.8]}
     for algorithm, accs in final.items():
         for seed in (0, 1):
@@ -155,17 +159,22 @@ def test_sensitivity_plots_only_varying_numeric_hparams(tmp_path):
                           accs=[{}, {f"env{env}_in_acc": accs[2 * seed + env]}])
     report = make_report([str(tmp_path)], ALL_METHODS)
     table = report.boards[0].tables[0]
-    found = plots.sensitivity_plots(report.sweep.runs, "VLCS", report.boards[0].algorithms, table.environments)
-    assert [p.algorithm for p in found] == ["ERM"]
-    points = plots.final_test_accs([r for r in report.sweep.runs if r.algorithm == "ERM"])
-    assert plots.varying_hparams([run for run, _ in points]) == ["lr"]
-    (ax,) = [ax for ax in plots.sensitivity_figure(points, ["lr"], "ERM", table.environments).axes if ax.get_visible()]
+    colors = plots.algorithm_colors(report.algorithms)
+    found = plots.sensitivity_plots(report.sweep.runs, "VLCS", colors, table.environments)
+    assert [p.algorithm for p in found] == ["ERM", "RGD"]  # RGD's lr is fixed, its flag and optimizer vary
+    erm = [r.hparams for r in report.sweep.runs if r.algorithm == "ERM"]
+    assert varying_hparams(erm) == ["flag", "lr", "optimizer"]
+    assert varying_hparams([r.hparams for r in report.sweep.runs if r.algorithm == "RGD"]) == ["flag", "optimizer"]
+    points = [(run, y, "") for run, y in plots.final_test_accs([r for r in report.sweep.runs if r.algorithm == "ERM"])]
+    axes = hparam_axes(run.hparams for run, _, _ in points)
+    figure = plots.sensitivity_figure(points, [axes["lr"]], "ERM", colors["ERM"], "final test acc (%)")
+    (ax,) = [ax for ax in figure.axes if ax.get_visible()]
     assert ax.get_xscale() == "log" and ax.get_title() == "lr"
     ys = sorted(y for collection in ax.collections for _, y in collection.get_offsets())
     assert ys == pytest.approx([61, 63, 72, 74])
     page = html.render(report)
     sensitivity = page.split('<section id="sensitivity">')[1]
-    assert sensitivity.count("<svg") == 1 and "VLCS, ERM:" in sensitivity and "RGD" not in sensitivity
+    assert sensitivity.count("<svg") == 2 and "VLCS, ERM:" in sensitivity and "VLCS, RGD:" in sensitivity
 
 
 def test_command_line_writes_the_same_page(sweep, page, tmp_path):

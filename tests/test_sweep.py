@@ -54,7 +54,7 @@ def test_plan_matches_domainbeds_own_make_args_list():
 def test_default_sweep_file_mirrors_the_built_in_default():
     with open(os.path.join(REPO, "sweeps", "default.toml"), "rb") as f:
         assert tomllib.load(f) == DEFAULT_SWEEP
-    assert len(plan_jobs(SweepSpec(**{k: v for k, v in DEFAULT_SWEEP.items() if k != "launcher"}))) == 90
+    assert len(plan_jobs(SweepSpec(**{k: v for k, v in DEFAULT_SWEEP.items() if k != "launcher"}))) == 180
 
 
 BAD_SWEEPS = [
@@ -238,3 +238,67 @@ def test_switches_in_train_args_become_flags():
 
     parsed = build_parser().parse_args(job.argv)
     assert parsed.skip_model_save is True and parsed.test_envs == [0]
+
+
+def _launch_on_a_terminal(cwd, *argv) -> tuple[int, str]:
+    """Run ``sweep launch`` with a terminal as stdin and stdout; answer nothing."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "rgd_bench.sweep", "launch", *argv], cwd=cwd,
+                               stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if b"(y/n)" in b"".join(chunks):  # a question: end it, unanswered
+            process.kill()
+    os.close(leader)
+    return process.wait(), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_the_bare_launch_asks_nothing_a_named_sweep_asks_first(tmp_path):
+    # The default sweep, shortened by flags (no dataset or algorithm named): no question.
+    code, shown = _launch_on_a_terminal(tmp_path, "--n_hparams", "1", "--n_trials", "1", "--steps", "2",
+                                        "--checkpoint_freq", "1")
+    assert code == 0 and "(y/n)" not in shown and "30/30 jobs finished" in shown
+    assert len(os.listdir(tmp_path / "sweep_output" / "default")) >= 30
+    # A sweep named on the command line asks before launching.
+    code, shown = _launch_on_a_terminal(tmp_path, *TINY[:-1], "--output_dir", "named")
+    assert "Launch 6 jobs? (y/n)" in shown and code != 0
+    assert not (tmp_path / "named").exists() or not os.listdir(tmp_path / "named")
+
+
+@pytest.mark.slow
+def test_the_worker_layout_does_not_change_records(tmp_path):
+    """Workers x threads is picked from the machine's cores; the records must not depend on it."""
+    from conftest import comparable_records
+    from rgd_bench.sweep.launchers.multiprocess import MultiprocessLauncher
+
+    layouts = {"1x2": MultiprocessLauncher(1, 2), "2x1": MultiprocessLauncher(2, 1)}
+    runs = {}
+    for name, launcher in layouts.items():
+        jobs = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["RGD", "SGD_HWS"],
+                                   output_dir=str(tmp_path / name), n_hparams_from=1, n_hparams=2, n_trials=1,
+                                   single_test_envs=True, steps=60, checkpoint_freq=30,
+                                   extra={"skip_model_save": True}))[:4]
+        outcomes = []
+        launcher.run(jobs, 0, lambda job: None, lambda job, outcome: outcomes.append(outcome.status))
+        assert outcomes == ["done"] * 4
+        runs[name] = {job.job_id: comparable_records(job.output_dir) for job in jobs}
+    assert runs["1x2"] == runs["2x1"]
+
+
+def test_the_default_layout_uses_every_core_with_one_thread_each():
+    from rgd_bench.sweep.launchers.multiprocess import default_layout
+
+    assert default_layout(2) == (2, 1) and default_layout(64) == (64, 1) and default_layout(1) == (1, 1)

@@ -21,6 +21,13 @@ from rgd_bench.protocols import make_protocol  # noqa: E402
 from rgd_bench.train import plan_run  # noqa: E402
 
 SYNTHETIC = ("--dataset", "synthetic_waterbirds")
+# The first line of val_eval.csv and test_eval.csv that WILDS's own examples/run_expt.py (WILDS 2.0.0,
+# through rgd_bench.integrations.wilds_examples) writes for synthetic_waterbirds; its rows start
+# "0,", "1,", ...: the epoch, an int; lines end in "\r\n" (csv's default).
+WILDS_EVAL_CSV_HEADER = ("epoch,acc_avg,acc_y:landbird_background:land,count_y:landbird_background:land,"
+                         "acc_y:landbird_background:water,count_y:landbird_background:water,"
+                         "acc_y:waterbird_background:land,count_y:waterbird_background:land,"
+                         "acc_y:waterbird_background:water,count_y:waterbird_background:water,acc_wg")
 
 
 def protocol_for(tmp_path, *argv):
@@ -47,12 +54,21 @@ def test_records_carry_the_official_eval_and_match_the_eval_csvs(tmp_path, train
             groups = [v for k, v in record.items() if k.startswith(f"{split}_acc_y:")]
             assert len(groups) == 4 and record[f"{split}_acc_wg"] == min(groups)
     for split in ("val", "test"):
+        assert (out / f"{split}_eval.csv").read_bytes().startswith(WILDS_EVAL_CSV_HEADER.encode() + b"\r\n")
         rows = read_csv(out / f"{split}_eval.csv")
-        assert list(rows[0])[0] == "epoch" and list(rows[0])[-1] == "step"
-        assert [int(r["step"]) for r in rows] == [31, 63, 95]
+        assert [r["epoch"] for r in rows] == ["0", "1", "2"]  # WILDS's 0-based epoch, an int
         for row, record in zip(rows, records):
-            assert float(row["acc_wg"]) == record[f"{split}_acc_wg"]
-            assert float(row["epoch"]) == record["epoch"] == record["step"] * 64 / 2000
+            assert all(float(row[k]) == record[f"{split}_{k}"] for k in row if k != "epoch")
+    # out.txt: one block per epoch, full metric names, WILDS's words, fits an 80-column terminal.
+    log = (out / "out.txt").read_text(encoding="utf-8")
+    blocks = log[log.index("\nEpoch [0], step 31:"):]
+    assert all(len(line) <= 80 and "\t" not in line for line in blocks.splitlines()), blocks
+    for epoch, record in enumerate(records):
+        block = blocks.split(f"Epoch [{epoch}], step {record['step']}:\n")[1].split("\nEpoch [")[0]
+        assert f"  loss: {record['loss']:.6g}\n" in block
+        assert "Validation (balanced), split val:\nAverage acc: " in block and "Test (balanced), split test:" in block
+        assert f"Worst-group acc: {record['test_acc_wg']:.3f}" in block
+        assert block.rstrip().endswith(f"Validation acc_wg: {record['val_acc_wg']:.3f}")
 
 
 def test_group_dro_beats_erm_on_the_worst_group(tmp_path, train_in_process):
@@ -226,6 +242,15 @@ def test_wilds_sweep_and_its_report(tmp_path):
                 chosen.append(best["test_acc_wg"])
         assert rows[(algorithm, "test acc_wg")]["mean"] == pytest.approx(100 * sum(chosen) / 2)
         assert rows[(algorithm, "test acc_wg")]["n_trials"] == 2
+    # Every file of --out_dir shows the WILDS table; the page draws it (bars, curves).
+    written = run_module("rgd_bench.report", str(sweep_dir), "--out_dir", str(tmp_path / "out"))
+    assert written.returncode == 0, written.stderr
+    wg = f"{rows[('GroupDRO', 'test acc_wg')]['mean']:.1f}"
+    for name in ("leaderboard.txt", "results.txt", "leaderboard.md", "leaderboard.tex", "leaderboard.html"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert "synthetic" in text and "acc_wg" in text.replace("\\_", "_") and wg in text, name
+    page = (tmp_path / "out" / "leaderboard.html").read_text(encoding="utf-8")
+    assert page.split('<section id="wilds">')[1].count("<svg") == 2  # bars, then curves further down
 
 
 def test_the_wilds_sweep_file_plans_one_job_per_algorithm_and_trial(tmp_path):

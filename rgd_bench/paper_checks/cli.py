@@ -42,7 +42,7 @@ def group_of(sweep: str) -> str:
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description=(
         "Check each headline claim of the RGD, SGD-HWS and ALSO papers with the closest experiment that "
-        "runs here; print and write one table (claim, paper, setting, result with a 95%% interval, verdict)."))
+        "runs here; print and write one table (claim, paper, setting, result with a 95% interval, verdict)."))
     parser.add_argument("--quick", action="store_true",
                         help="CI-sized smoke runs (about 4 minutes on 2 cores): 2 seeds, few steps; "
                              "not enough for verdicts to mean much")

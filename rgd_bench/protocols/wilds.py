@@ -11,7 +11,11 @@
 * At the end of every epoch (every ``--checkpoint_freq`` steps) every other split (``val``, ``test``, ``id_val``, ``id_test``, ...)
   is predicted and scored by the dataset's own ``eval()``.  Records carry the results as
   ``{split}_{metric}``, with ``val_metric`` for the report's early stopping; each split's
-  results are also appended to ``{split}_eval.csv`` as WILDS logs them.
+  results are also appended to ``{split}_eval.csv`` as WILDS logs them (``epoch``, the
+  0-based epoch as an integer, then the metrics in ``eval()``'s order).
+* ``out.txt`` shows each record as a block that fits an 80-column terminal: the epoch, the
+  training values as ``name: value`` lines, and each split's results as ``eval()`` words
+  them (WILDS's ``log.txt``).
 """
 from __future__ import annotations
 
@@ -117,13 +121,34 @@ class WildsProtocol:
 
     def evaluate(self, algorithm, step: int, device: str, epoch: float) -> dict[str, float]:
         results: dict[str, float] = {}
+        self.eval_texts: dict[str, str] = {}  # for describe_record
         for split, subset in self.eval_subsets.items():
             y_pred = self._predict(algorithm, split, subset, step, device)
-            metrics, _ = self.wilds_dataset.eval(y_pred, subset.y_array, subset.metadata_array)
+            metrics, text = self.wilds_dataset.eval(y_pred, subset.y_array, subset.metadata_array)
             metrics = {key: float(value) for key, value in metrics.items()}
-            self._log_csv(split, epoch, step, metrics)
+            self._log_csv(split, self.epoch_index(step), metrics)
+            self.eval_texts[split] = text
             results.update({f"{split}_{key}": value for key, value in metrics.items()})
+        self.eval_keys = set(results)
         return results
+
+    def epoch_index(self, step: int) -> int:
+        """The 0-based epoch that ``step`` belongs to, as WILDS numbers its epochs."""
+        return step // self.checkpoint_freq
+
+    def describe_record(self, record: dict) -> str:
+        """A record as ``out.txt`` shows it: a block of short lines, WILDS's ``log.txt`` words
+        for each split's results, full names throughout."""
+        skip = {*self.eval_keys, "step", "epoch", *self.record_constants}
+        lines = [f"\nEpoch [{self.epoch_index(record['step'])}], step {record['step']}:", "Train:"]
+        lines += [f"  {key}: {_number(value)}" for key, value in record.items() if key not in skip]
+        names = self.wilds_dataset.split_names
+        for split, text in self.eval_texts.items():
+            lines += [f"{names.get(split, split)}, split {split}:", text.rstrip("\n").expandtabs(8)]
+        official = f"val_{self.record_constants['val_metric']}"
+        if official in record:
+            lines.append(f"Validation {self.record_constants['val_metric']}: {record[official]:.3f}")
+        return "\n".join(lines)
 
     def _predict(self, algorithm, split: str, subset, step: int, device: str) -> torch.Tensor:
         """Predicted labels (WILDS's ``multiclass_logits_to_pred``)."""
@@ -136,14 +161,19 @@ class WildsProtocol:
         algorithm.train()
         return torch.cat(predictions)
 
-    def _log_csv(self, split: str, epoch: float, step: int, metrics: dict[str, float]) -> None:
+    def _log_csv(self, split: str, epoch: int, metrics: dict[str, float]) -> None:
+        """One row as WILDS's ``BatchLogger`` writes it: ``epoch`` (an int) first, then the metrics."""
         path = os.path.join(self.args.output_dir, f"{split}_eval.csv")
-        row = {"epoch": epoch, **metrics, "step": step}
+        row = {"epoch": epoch, **metrics}
         with writing(path), open(path, "a", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
             if f.tell() == 0:
                 writer.writeheader()
             writer.writerow(row)
+
+
+def _number(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 class _GroupedBatches:

@@ -6,7 +6,7 @@ the WILDS method.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from rgd_bench.report.leaderboard import Leaderboard, build_leaderboards, order_algorithms, order_datasets
@@ -21,6 +21,11 @@ class Report:
     sweep: LoadedSweep
     boards: list[Leaderboard]
     wilds: WildsLeaderboard | None = None
+    algorithms: list[str] = field(default_factory=list)  # every algorithm of the report, in row order
+
+    @property
+    def has_tables(self) -> bool:
+        return bool(self.boards) or self.wilds is not None
 
 
 def make_report(paths: Sequence[str], methods: list[type[SelectionMethod]], baseline: str | None = "ERM",
@@ -32,5 +37,6 @@ def make_report(paths: Sequence[str], methods: list[type[SelectionMethod]], base
     boards = build_leaderboards(domainbed_runs, methods, baseline) if domainbed_runs else []
     wilds_board = None
     if wilds and wilds_runs:
-        wilds_board = build_wilds_leaderboard(wilds_runs, order_algorithms(wilds_runs), order_datasets(wilds_runs))
-    return Report(list(paths), sweep, boards, wilds_board)
+        wilds_board = build_wilds_leaderboard(wilds_runs, order_algorithms(wilds_runs), order_datasets(wilds_runs),
+                                              baseline)
+    return Report(list(paths), sweep, boards, wilds_board, order_algorithms(sweep.runs))

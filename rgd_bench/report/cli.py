@@ -9,13 +9,15 @@ import os
 import sys
 import time
 
-from rgd_bench._cli import ArgumentParser, run_cli
+from rgd_bench._cli import ArgumentParser, run_cli, term_lines
 from rgd_bench.errors import UsageError
+from rgd_bench.plugins import resolve_plugins
 from rgd_bench.rundir import atomic_file, writing
+from rgd_bench.report import nearby
 from rgd_bench.report.build import Report, make_report
 from rgd_bench.report.formats import FORMATS, renderer
 from rgd_bench.report.selection import SELECTION_METHODS
-from rgd_bench.report.wilds import KEY as WILDS_KEY
+from rgd_bench.report.wilds import KEY as WILDS_KEY, NAME as WILDS_NAME
 
 PROG = "python -m rgd_bench.report"
 # Where the bare ``python -m rgd_bench.sweep launch`` writes (its DEFAULT_SWEEP's output_dir).
@@ -27,21 +29,38 @@ SELECTION_ALIASES = {"iid": "training_domain", "training_domain_validation": "tr
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description="Out-of-domain leaderboards from sweep directories.")
+    parser = ArgumentParser(prog=PROG, description="Out-of-domain leaderboards from sweep directories.",
+                            usage="%(prog)s [SWEEP_DIR ...] [options]",
+                            epilog=_epilog())
     parser.add_argument("sweep_dirs", nargs="*", metavar="SWEEP_DIR",
                         help=f"sweep (or run) directories, merged into one leaderboard (default: {DEFAULT_INPUT})")
     parser.add_argument("--input_dir", action="append", default=[], help="same as SWEEP_DIR (DomainBed's flag)")
     parser.add_argument("--selection", action="append", default=[], metavar="METHOD[,METHOD]",
                         help=f"model selection: {', '.join(SELECTION_METHODS)}, {WILDS_KEY} (default: all)")
-    parser.add_argument("--format", default="text", help=f"{', '.join(FORMATS)} (default: text)")
+    parser.add_argument("--format", default="text", help="output format (listed below)")
     parser.add_argument("--latex", action="store_true", help="same as --format latex (DomainBed's flag)")
-    parser.add_argument("--output", help="write to this file instead of standard output")
-    parser.add_argument("--out_dir", help="write every format into this directory")
+    parser.add_argument("--output", help="write to this file (default: standard output)")
+    parser.add_argument("--out_dir", help="write every format into this directory, each to its file named "
+                                          "below (default: none)")
     parser.add_argument("--baseline", default="ERM",
                         help="the algorithm others are tested against (default: ERM; 'none' for no tests)")
     parser.add_argument("--include_unfinished", action="store_true",
                         help="use the records of runs that have no 'done' file")
+    parser.add_argument("--plugins", nargs="+", metavar="FILE_OR_MODULE",
+                        help="accepted as by train and sweep, and checked, but not imported: the report "
+                             "takes algorithm and dataset names from the records (default: none)")
     return parser
+
+
+def _epilog() -> str:
+    """The selection methods (with their aliases) and the formats (with their --out_dir files)."""
+    aliases = {key: [a for a, k in SELECTION_ALIASES.items() if k == key] for key in SELECTION_METHODS}
+    methods = {key: method.name + (f" (also: {', '.join(aliases[key])})" if aliases[key] else "")
+               for key, method in SELECTION_METHODS.items()}
+    methods[WILDS_KEY] = f"{WILDS_NAME} (each run early-stopped on it, hparams by its mean over replicates)"
+    formats = {name: filename for name, (_, _, filename) in FORMATS.items()}
+    return "\n\n".join([term_lines("Selection methods (--selection)", methods),
+                         term_lines("Formats (--format; the file --out_dir writes)", formats)])
 
 
 def parse_selection(values: list[str]) -> tuple[list, bool]:
@@ -90,6 +109,25 @@ def announce_long_load(n_run_dirs: int) -> None:
               file=sys.stderr, flush=True)
 
 
+def check_protocols(report: Report, paths: list[str], selection: list[str]) -> None:
+    """One line instead of an empty leaderboard when every run found was trained under the
+    protocol the selection did not ask for, naming the directories nearby with the other's."""
+    if report.has_tables:
+        return
+    runs, where = report.sweep.runs, ", ".join(map(repr, paths))
+    if any(run.val_metric is None for run in runs):  # DomainBed's runs, and only WILDS's method asked for
+        missing = nearby.WILDS
+        message = (f"--selection {','.join(selection)}: no run in {where} was trained under WILDS's protocol "
+                   f"(its {len(runs)} runs are DomainBed's)")
+    else:
+        missing = nearby.DOMAINBED
+        message = (f"--selection {','.join(selection)}: the {len(runs)} runs in {where} were trained under WILDS's "
+                   f"protocol, which DomainBed's selection methods do not read; use --selection {WILDS_KEY}")
+    found = nearby.nearby_with(paths, missing)
+    raise UsageError(message + (f"; {missing} runs are in: {', '.join(map(repr, found))}" if found
+                                else f"; no directory under or beside it holds {missing} runs"))
+
+
 def load(args) -> Report:
     paths = args.sweep_dirs + args.input_dir or [DEFAULT_INPUT]
     check_inputs(paths)
@@ -104,7 +142,8 @@ def load(args) -> Report:
             "no run directory (a folder with results.jsonl) found" if not found
             else f"{found} run director{'y' if found == 1 else 'ies'} found, none usable: "
                  + "; ".join(report.sweep.notes())))
-    algorithms = report.boards[0].algorithms if report.boards else []
+    check_protocols(report, paths, args.selection)
+    algorithms = report.algorithms
     if baseline is not None and baseline not in algorithms and args.baseline != "ERM":
         raise UsageError(f"--baseline: {baseline!r} has no runs; choose from {', '.join(algorithms)} or none")
     elapsed = time.perf_counter() - started
@@ -116,6 +155,7 @@ def load(args) -> Report:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    resolve_plugins(args.plugins)  # importing them would import torch, which the report never needs
     fmt = "latex" if args.latex else args.format
     if fmt not in FORMATS:
         raise UsageError(f"--format: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

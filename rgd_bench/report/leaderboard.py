@@ -141,7 +141,7 @@ def _dataset_table(dataset, environments, algorithms, choices, baseline) -> Data
         table.cells[algorithm] = [Cell(tuple(by_env[e])) if by_env[e] else None
                                   for e in range(len(environments))]
         if baseline is not None and algorithm != baseline:
-            table.comparisons[algorithm] = _compare(per_alg[algorithm], per_alg[baseline])
+            table.comparisons[algorithm] = compare(per_alg[algorithm], per_alg[baseline])
     return table
 
 
@@ -162,11 +162,12 @@ def _averages_table(datasets, algorithms, choices, baseline) -> AveragesTable:
     if baseline is not None:
         for algorithm in algorithms:
             if algorithm != baseline:
-                table.comparisons[algorithm] = _compare(pairs[algorithm], pairs[baseline])
+                table.comparisons[algorithm] = compare(pairs[algorithm], pairs[baseline])
     return table
 
 
-def _compare(accs: dict, baseline_accs: dict) -> PairedTest | None:
-    """Paired t-test of an algorithm against the baseline over their common pairs."""
-    common = [k for k in accs if k in baseline_accs]
-    return paired_t_test([100 * accs[k] for k in common], [100 * baseline_accs[k] for k in common])
+def compare(values: dict, baseline_values: dict, scale: float = 100.0) -> PairedTest | None:
+    """Paired t-test of an algorithm against the baseline over their common pairs (the keys
+    both have), on the values times ``scale`` (accuracies in %)."""
+    common = [k for k in values if k in baseline_values]
+    return paired_t_test([scale * values[k] for k in common], [scale * baseline_values[k] for k in common])

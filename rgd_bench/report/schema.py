@@ -4,9 +4,10 @@ A record is a JSON object with the run's ``args`` (an object naming at least the
 the algorithm and the two seeds), an integer ``step`` >= 0 and the metrics the report
 reads, each a finite number: DomainBed's per-environment accuracies ``env{i}_in_acc`` /
 ``env{i}_out_acc`` (every environment, both splits), or, for runs trained under WILDS's
-protocol, ``val_metric`` and the ``{split}_{metric}`` values of ``eval()``.  Accuracies
-(every metric whose name holds "acc") lie in [0, 1].  The first valid record of a run fixes
-its ``Schema``: the metric keys every later record must carry.
+protocol, ``val_metric`` and the ``{split}_{metric}`` values of ``eval()`` (and ``epoch``, when
+the run's first record has one).  Accuracies (every metric whose name holds "acc") lie in
+[0, 1].  The first valid record of a run fixes its ``Schema``: the metric keys every later
+record must carry.
 
 Each schema is checked two ways from the same declaration (``Field``): a msgspec struct that
 parses and validates a whole file in C, and ``Schema.check`` in Python for the lines the
@@ -202,7 +203,7 @@ def schema_of(record: Any) -> Schema:
     check_record_shape(record)
     if not isinstance(record.get("hparams", {}), dict):
         raise RecordError(BAD_VALUE, "hparams is not an object")
-    if isinstance(record.get("val_metric"), str):
+    if is_wilds_record(record):
         return _wilds_schema(record)
     schema = _domainbed_schema(tuple(record))
     test_envs = record["args"].get("test_envs")
@@ -226,11 +227,18 @@ def _domainbed_schema(keys: tuple[str, ...]) -> Schema:
                                                         for split in ("in", "out"))))
 
 
+def is_wilds_record(record: dict) -> bool:
+    """Was the record written under WILDS's protocol (it names its official metric)?"""
+    return isinstance(record.get("val_metric"), str)
+
+
 def _wilds_schema(record: dict) -> Schema:
     val_metric = record["val_metric"]
     keys = sorted(key for key, value in record.items() if _WILDS_METRIC.fullmatch(key) and _is_number(value))
     if f"val_{val_metric}" not in keys:
         raise RecordError(BAD_VALUE, f"val_metric names {val_metric!r} but there is no val_{val_metric}")
+    if _is_number(record.get("epoch")):
+        keys.append("epoch")  # WILDS counts in epochs: the report's curves are against it
     return _wilds_schema_of(tuple(keys), val_metric)
 
 

@@ -21,7 +21,7 @@ RERUN_DIR = "reruns"
 # Recorded arguments passed back as flags, when present and not None.
 _VALUE_ARGS = ("data_dir", "dataset", "algorithm", "hparams", "hparams_seed", "trial_seed", "seed", "steps",
                "checkpoint_freq", "holdout_fraction", "uniform_over_groups")
-_LIST_ARGS = ("test_envs", "groupby_fields")
+_LIST_ARGS = ("test_envs", "groupby_fields", "plugins")  # plugins: absolute paths, as recorded
 _SWITCH_ARGS = ("skip_model_save", "save_model_every_checkpoint")
 
 

@@ -38,6 +38,8 @@ class SelectionMethod:
 
     key: str = ""    # the name on the command line
     name: str = ""   # DomainBed's name, shown in table headers
+    # Why a (test environment, algorithm) can have no choice: the tables' X, the plots' sentence.
+    missing: str = "no finished run for this test environment."
 
     @classmethod
     def run_choice(cls, runs: list[Run], test_env: int) -> Choice | None:
@@ -122,6 +124,9 @@ class LeaveOneDomainOut(SelectionMethod):
 
     key = "leave_one_out"
     name = "leave-one-domain-out cross-validation"
+    missing = ("leave-one-domain-out cross-validation needs, for every other training environment, the runs with "
+               "two test environments (the test one and that one); this sweep lacks them (it was launched with "
+               "--single_test_envs, or they are unfinished).")
 
     @classmethod
     def run_choice(cls, runs, test_env):

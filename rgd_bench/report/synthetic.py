@@ -1,4 +1,5 @@
-"""Write a synthetic sweep in DomainBed's run-directory format (for benchmarks, tests, demos).
+"""Write a synthetic sweep in DomainBed's run-directory format, or in that of runs trained
+under WILDS's protocol (for benchmarks, tests, demos).
 
 Accuracies are made up but structured: each algorithm has an offset, each hparams draw a
 quality, and accuracy rises with the step, so model selection has something to choose.
@@ -97,3 +98,55 @@ def corrupted_copy(sweep_dir: str, corrupted_dir: str, expected_dir: str, share:
                 f.write("".join(line + "\n" for line in target_lines))
             mark_done(run_dir, durable=False)
     return damaged
+
+
+# The groups of synthetic_waterbirds' eval (label x background), as the engine records them.
+WILDS_GROUPS = ("y:landbird_background:land", "y:landbird_background:water", "y:waterbird_background:land",
+                "y:waterbird_background:water")
+
+
+def synthetic_wilds_sweep(output_dir: str, algorithms: Sequence[str] = ("ERM", "GroupDRO", "RGD"),
+                          n_hparams: int = 2, n_trials: int = 3, n_epochs: int = 4,
+                          dataset: str = "synthetic_waterbirds", val_metric: str = "acc_wg",
+                          algorithm_offsets: dict | None = None, seed: int = 0) -> int:
+    """Write runs as the engine writes them under WILDS's protocol (records with ``val_metric``
+    and each split's ``acc_avg``, ``acc_wg`` and per-group accuracies, evaluated at each
+    epoch's end) under ``output_dir``; return the number of runs.  Hyperparameters of every
+    kind vary: log-uniform (lr, RGD's rgd_clip), few integers (mlp_depth), strings
+    (optimizer), booleans (nonlinear_classifier)."""
+    rng = random.Random(seed)
+    offsets = algorithm_offsets or {a: 0.05 * i for i, a in enumerate(algorithms)}
+    n_runs = 0
+    for algorithm, hparams_seed, trial_seed in itertools.product(algorithms, range(n_hparams), range(n_trials)):
+        draw = random.Random(f"{seed} {algorithm} {hparams_seed} {trial_seed}")
+        hparams = {"batch_size": 64, "lr": 10 ** draw.uniform(-4.5, -2.5), "mlp_depth": draw.choice([2, 3, 4]),
+                   "optimizer": draw.choice(["adam", "sgd"]), "nonlinear_classifier": draw.choice([False, True])}
+        if algorithm == "RGD":
+            hparams["rgd_clip"] = 10 ** draw.uniform(-1, 1)
+        args = {"algorithm": algorithm, "checkpoint_freq": None, "data_dir": None, "dataset": dataset,
+                "groupby_fields": None, "hparams": None, "hparams_seed": hparams_seed,
+                "save_model_every_checkpoint": False, "seed": rng.randrange(2 ** 31), "skip_model_save": False,
+                "steps": None, "trial_seed": trial_seed, "uniform_over_groups": None}
+        run_dir = os.path.join(output_dir, job_id(args))
+        args["output_dir"] = run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        base = 0.3 + offsets.get(algorithm, 0.0) + 0.1 * rng.random()
+        steps_per_epoch = 2000 // hparams["batch_size"]
+        with open(os.path.join(run_dir, RESULTS_NAME), "w") as f:
+            for epoch in range(1, n_epochs + 1):
+                step = epoch * steps_per_epoch - 1
+                record = {"args": args, "hparams": hparams, "step": step, "epoch": step * 64 / 2000,
+                          "loss": 1.0 / epoch, "mem_gb": 0.5, "step_time": 0.05, "val_metric": val_metric,
+                          "val_metric_decreasing": False}
+                for split, count in (("val", 100), ("test", 250)):
+                    accs = [min(1.0, max(0.0, round(base + 0.1 * epoch * (g + 1) / 4 + 0.05 * rng.gauss(0, 1), 3)))
+                            for g in range(len(WILDS_GROUPS))]
+                    for group, acc in zip(WILDS_GROUPS, accs):
+                        record[f"{split}_acc_{group}"] = acc
+                        record[f"{split}_count_{group}"] = float(count)
+                    record[f"{split}_acc_avg"] = sum(accs) / len(accs)  # balanced groups
+                    record[f"{split}_acc_wg"] = min(accs)
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        mark_done(run_dir, durable=False)
+        n_runs += 1
+    return n_runs

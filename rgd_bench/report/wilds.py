@@ -9,17 +9,21 @@ Selection follows WILDS's ``run_expt`` and ``evaluate.py``: each run keeps the c
 with the best official validation metric (early stopping; the first among equals);
 hyperparameters are chosen per (dataset, algorithm) by the mean of that value over
 replicates (trial seeds); the table shows the chosen checkpoints' test metrics as
-mean +/- standard deviation over replicates with ddof=1, as WILDS's leaderboard.
+mean +/- standard deviation over replicates with ddof=1, as WILDS's leaderboard.  Its columns
+are the dataset's official metrics, then worst-group accuracy where WILDS's are others.  As
+DomainBed's tables, each algorithm is compared with the baseline by a paired t-test, here
+over replicates, per column.
 """
 from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from rgd_bench.report.leaderboard import compare
 from rgd_bench.report.records import Run
 from rgd_bench.report.selection import Choice
-from rgd_bench.report.stats import np_mean
+from rgd_bench.report.stats import PairedTest, np_mean
 
 KEY = "wilds"
 NAME = "WILDS official validation metric"
@@ -32,6 +36,7 @@ OFFICIAL_METRICS = {
     "py150": ["acc", "Acc (Overall)"], "globalwheat": ["detection_acc_avg_dom"], "rxrx1": ["acc_avg"],
 }
 SPLITS = ("test", "id_test")
+WORST_GROUP = "acc_wg"  # the lowest accuracy over the grouper's groups, in every standard WILDS eval
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Spread:
 
     @property
     def error(self) -> float | None:
+        """None for a single replicate: no spread to show."""
         n = len(self.values)
         if n < 2:
             return None
@@ -61,6 +67,8 @@ class WildsTable:
     columns: list[tuple[str, str]]                    # (split, metric)
     cells: dict[str, list[Spread | None]]            # algorithm -> one per column
     selected: dict[str, int]                          # algorithm -> chosen hparams_seed
+    decreasing: list[bool] = field(default_factory=list)  # per column: lower is better
+    comparisons: dict[str, list[PairedTest | None]] = field(default_factory=dict)  # vs the baseline
 
 
 @dataclass
@@ -68,6 +76,7 @@ class WildsLeaderboard:
     algorithms: list[str]
     choices: dict[tuple, Choice]                      # (trial_seed, dataset, algorithm, None)
     tables: list[WildsTable]
+    baseline: str | None = None
     key: str = KEY
     name: str = NAME
 
@@ -86,36 +95,56 @@ def early_stopping_choice(run: Run) -> Choice | None:
 
 
 def report_columns(dataset: str, runs: list[Run]) -> list[tuple[str, str]]:
-    metrics = OFFICIAL_METRICS.get(dataset) or list(dict.fromkeys([runs[0].val_metric, "acc_avg"]))
+    """(split, metric) of the table: the official metrics (or the validation metric and
+    acc_avg), then worst-group accuracy, on each test split the runs recorded."""
+    official = OFFICIAL_METRICS.get(dataset) or [runs[0].val_metric, "acc_avg"]
+    metrics = list(dict.fromkeys([*official, WORST_GROUP]))
     return [(split, m) for split in SPLITS for m in metrics
             if any(f"{split}_{m}" in run.columns for run in runs)]
 
 
-def build_wilds_leaderboard(runs: list[Run], algorithms: list[str], datasets: list[str]) -> WildsLeaderboard:
+def metric_scale(metric: str) -> float:
+    """Accuracies are shown in %, other metrics as they are (as the schema's [0, 1] range)."""
+    return 100.0 if "acc" in metric.lower() else 1.0
+
+
+def build_wilds_leaderboard(runs: list[Run], algorithms: list[str], datasets: list[str],
+                            baseline: str | None = "ERM") -> WildsLeaderboard:
     by_config: dict[tuple, list[Choice]] = collections.defaultdict(list)
     for run in runs:
         choice = early_stopping_choice(run)
         if choice is not None:
             by_config[(run.dataset, run.algorithm, run.hparams_seed)].append(choice)
-    board = WildsLeaderboard(algorithms, {}, [])
+    board = WildsLeaderboard(algorithms, {}, [], baseline if baseline in algorithms else None)
     for dataset in datasets:
         dataset_runs = [r for r in runs if r.dataset == dataset]
         if not dataset_runs:
             continue
-        table = WildsTable(dataset, dataset_runs[0].val_metric, report_columns(dataset, dataset_runs), {}, {})
+        first = dataset_runs[0]
+        columns = report_columns(dataset, dataset_runs)
+        table = WildsTable(dataset, first.val_metric, columns, {}, {},
+                           [first.val_metric_decreasing and m == first.val_metric for _, m in columns])
+        by_trial: dict[str, list[dict[int, float]]] = {}  # algorithm -> per column {trial_seed: value}
         for algorithm in algorithms:
             chosen = _best_hparams(by_config, dataset, algorithm)
-            table.cells[algorithm] = [None] * len(table.columns)
+            table.cells[algorithm] = [None] * len(columns)
+            by_trial[algorithm] = [{} for _ in columns]
             if chosen is None:
                 continue
             table.selected[algorithm] = chosen[0].run.hparams_seed
             for choice in chosen:
                 board.choices[(choice.run.trial_seed, dataset, algorithm, None)] = choice
-            for c, (split, metric) in enumerate(table.columns):
-                values = [ch.run.columns[f"{split}_{metric}"][ch.index] for ch in chosen
-                          if f"{split}_{metric}" in ch.run.columns]
-                scale = 100.0 if "acc" in metric.lower() else 1.0
-                table.cells[algorithm][c] = Spread(tuple(values), scale) if values else None
+            for c, (split, metric) in enumerate(columns):
+                found = [(ch.run.trial_seed, ch.run.columns[f"{split}_{metric}"][ch.index])
+                         for ch in chosen if f"{split}_{metric}" in ch.run.columns]
+                by_trial[algorithm][c] = dict(found)
+                table.cells[algorithm][c] = Spread(tuple(v for _, v in found), metric_scale(metric)) if found else None
+        if board.baseline is not None:
+            for algorithm in algorithms:
+                if algorithm != board.baseline:  # paired by replicate (trial seed)
+                    table.comparisons[algorithm] = [
+                        compare(mine, base, metric_scale(metric)) for mine, base, (_, metric)
+                        in zip(by_trial[algorithm], by_trial[board.baseline], columns)]
         board.tables.append(table)
     return board
 

@@ -7,6 +7,7 @@ embedded data (``DEFAULT_SWEEP``, mirrored by ``sweeps/default.toml``), and ``st
 """
 from __future__ import annotations
 
+import argparse
 import collections
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any, Sequence
 from rgd_bench._cli import ArgumentParser, run_cli
 from rgd_bench._files import UnreadableFile, read_regular
 from rgd_bench.errors import UsageError
+from rgd_bench.sweep import help as sweep_help
 from rgd_bench.sweep.launchers import LAUNCHERS, make_launcher
 from rgd_bench.sweep.jobs import (DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, RUNNING, STATES, adopt_legacy_dirs,
                                   failure_of, job_state)
@@ -26,14 +28,15 @@ from rgd_bench.train import check_writable
 from rgd_bench.values import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Spec
 
 PROG = "python -m rgd_bench.sweep"
-COMMANDS = ("launch", "status", "list", "delete_incomplete")
+COMMANDS = tuple(sweep_help.COMMANDS)  # launch, status, list, delete_incomplete
 DEFAULT_SWEEP: dict[str, Any] = {
     "datasets": ["SpuriousTabular"],
     "algorithms": ["ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO"],
-    "single_test_envs": True,
+    "single_test_envs": False,
     "n_hparams_from": 0,
     "n_hparams": 3,
     "n_trials": 2,
+    "steps": 301,
     "output_dir": "sweep_output/default",
     "launcher": "multiprocess",
 }
@@ -47,34 +50,59 @@ RUN_KEYS: dict[str, Spec] = {
     "mem_gb": Spec(int, POSITIVE), "cluster": Spec(str, choices=("slurm", "local", "debug")), "ray_address": Spec(str),
 }
 KEYS = {**SPEC_KEYS, **RUN_KEYS}
+# What each key is; its default is added from where it is declared (sweep/help.py).
 HELP = {
+    "datasets": "datasets to sweep over (listed below)", "algorithms": "algorithms to sweep over (listed below)",
+    "n_hparams_from": "first hparams_seed", "n_hparams": "random hyperparameter draws per job (hparams_seeds)",
+    "n_trials": "trials (trial_seeds) of each draw", "steps": "steps per run",
+    "checkpoint_freq": "steps between checkpoints",
     "hparams": "JSON object of hyperparameter overrides for every job",
-    "single_test_envs": "only single test environments (default: singles and pairs, as DomainBed)",
-    "workers": "multiprocess: worker processes", "retries": "extra attempts for a job that fails (default 0)",
+    "holdout_fraction": "DomainBed datasets: share of each environment held out",
+    "single_test_envs": "only single test environments; off: singles and pairs, as DomainBed",
+    "data_dir": "root of on-disk datasets", "output_dir": "the sweep directory: one run directory per job",
+    "launcher": "how jobs run (listed below)", "workers": "multiprocess: worker processes",
+    "threads": "multiprocess: torch threads per worker", "retries": "extra attempts for a job that fails",
+    "skip_confirmation": "launch and delete_incomplete ask nothing first (they ask on a terminal, except for the "
+                         "default sweep's launch)",
     "partition": "Slurm partition", "time_min": "Slurm time limit per job, minutes (requeued on timeout)",
-    "cluster": "submitit executor: slurm (default when present), local, debug",
-    "ray_address": "ray.init address (default: start a local Ray)",
+    "gpus_per_job": "GPUs per job", "cpus_per_job": "CPUs per job", "mem_gb": "Slurm memory per job, GB",
+    "cluster": "submitit executor: slurm, local or debug",
+    "ray_address": "ray.init address",
+    "plugins": ".py files or modules that register your algorithms and datasets, imported by every job "
+               "(files by absolute path; not part of a job's id)",
 }
+# What a key is when neither a sweep file, nor the default sweep, nor a flag sets it.
+BASE_SETTINGS: dict[str, Any] = {"launcher": "multiprocess", "retries": 0, "skip_confirmation": False}
 SLURM_KEYS = ("partition", "time_min", "gpus_per_job", "cpus_per_job", "mem_gb", "cluster", "ray_address")
 MAX_SWEEP_FILE_BYTES = 2**20
 PATH_FLAGS = ("--data_dir", "--output_dir")  # their values may end in .toml without being a sweep file
 
 
+def _describe_command(parser, namespace) -> None:
+    """--help after a command (``launch --help``) describes that command."""
+    command = getattr(namespace, "command", None)
+    if command:
+        parser.usage, parser.description = sweep_help.usage(command), sweep_help.COMMANDS[command] + "."
+    parser.epilog = sweep_help.epilog(namespace, DEFAULT_SWEEP)
+
+
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description="Plan, launch and inspect sweeps of training runs. "
-                                                   "A sweep file (SWEEP.toml) may come anywhere.")
-    parser.add_argument("command", choices=COMMANDS)
+    parser = ArgumentParser(prog=PROG, usage=sweep_help.usage(None), before_help=_describe_command,
+                            description="Plan, launch and inspect sweeps of training runs. A sweep file "
+                                        "(SWEEP.toml) may come anywhere; `COMMAND --help` describes a command.")
+    parser.add_argument("command", choices=COMMANDS, help=argparse.SUPPRESS)
     slurm = parser.add_argument_group("submitit (Slurm) and ray launchers")
     for key, spec in KEYS.items():
         if key == "train_args":
             continue  # a table: sweep files only
         group = slurm if key in SLURM_KEYS else parser
+        text = f"{HELP.get(key, '')} {sweep_help.default_of(key, BASE_SETTINGS, DEFAULT_SWEEP)}".strip()
         if spec.kind is bool:
-            group.add_argument(f"--{key}", action="store_true", default=None, help=HELP.get(key))
+            group.add_argument(f"--{key}", action="store_true", default=None, help=text)
         elif spec.kind is list:
-            group.add_argument(f"--{key}", nargs="+", type=spec.item.parse, help=HELP.get(key))
+            group.add_argument(f"--{key}", nargs="+", type=spec.item.parse, help=text)
         else:
-            group.add_argument(f"--{key}", type=spec.parse, help=HELP.get(key))
+            group.add_argument(f"--{key}", type=spec.parse, help=text)
     return parser
 
 
@@ -118,11 +146,14 @@ def load_sweep_file(path: str) -> dict[str, Any]:
 
 def resolve_settings(args, sweep_file: str | None) -> dict[str, Any]:
     """Defaults < sweep file < command-line flags."""
-    settings: dict[str, Any] = {"launcher": "multiprocess", "retries": 0, "skip_confirmation": False}
+    settings: dict[str, Any] = dict(BASE_SETTINGS)
     if sweep_file:
         settings.update(load_sweep_file(sweep_file))
     elif not (args.datasets or args.algorithms):  # the bare commands act on the default sweep
         settings.update(DEFAULT_SWEEP)
+        # The main job is what a bare `launch` asks for: no question first.  A named
+        # sweep is confirmed on a terminal, since it may be thousands of jobs.
+        settings["skip_confirmation"] = True
     flags = {k: v for k, v in vars(args).items() if v is not None and k != "command"}
     settings.update(flags)
     for required in ("datasets", "algorithms", "output_dir"):
@@ -136,13 +167,23 @@ def spec_from(settings: dict[str, Any]) -> SweepSpec:
     return SweepSpec(**spec_values, extra=dict(settings.get("train_args", {})))
 
 
+def status_table(counts: dict[tuple[str, str], dict[str, int]]) -> list[str]:
+    """One line per (dataset, algorithm) with its count of jobs in each state, under a header:
+    names left-aligned, each count ending where its state's name ends."""
+    header = ["dataset", "algorithm", *STATES]
+    rows = [[dataset, algorithm, *(str(by_state.get(s, 0)) for s in STATES)]
+            for (dataset, algorithm), by_state in sorted(counts.items())]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
+                      for i, (cell, width) in enumerate(zip(row, widths))).rstrip()
+            for row in [header, *rows]]
+
+
 def print_status(jobs, states: dict[str, str]) -> None:
-    counts = collections.Counter((j.train_args["dataset"], j.train_args["algorithm"], states[j.job_id]) for j in jobs)
-    groups = sorted({(j.train_args["dataset"], j.train_args["algorithm"]) for j in jobs})
-    width = max(len(f"{d} {a}") for d, a in groups) + 2
-    print(f"{'dataset algorithm':<{width}}" + "".join(f"{s:>14}" for s in STATES))
-    for dataset, algorithm in groups:
-        print(f"{dataset + ' ' + algorithm:<{width}}" + "".join(f"{counts[(dataset, algorithm, s)]:>14}" for s in STATES))
+    counts: dict[tuple[str, str], dict[str, int]] = collections.defaultdict(collections.Counter)
+    for job in jobs:
+        counts[(job.train_args["dataset"], job.train_args["algorithm"])][states[job.job_id]] += 1
+    print("\n".join(status_table(counts)))
     totals = collections.Counter(states.values())
     print(f"{len(jobs)} jobs: " + ", ".join(f"{totals[s]} {s.lower()}" for s in STATES))
     for job in jobs:

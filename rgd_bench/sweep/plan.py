@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from rgd_bench._cli import lookup
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
+from rgd_bench.plugins import import_plugins, resolve_plugins
 from rgd_bench.registry import ALGORITHMS, DATASETS
 from rgd_bench.rundir import job_id, legacy_job_id
 from rgd_bench.train import FLAG_SPECS, build_parser, check_args
@@ -29,10 +30,11 @@ SPEC_KEYS: dict[str, Spec] = {
     "steps": FLAG_SPECS["steps"], "checkpoint_freq": FLAG_SPECS["checkpoint_freq"],
     "hparams": Spec(str), "holdout_fraction": FLAG_SPECS["holdout_fraction"], "single_test_envs": Spec(bool),
     "data_dir": Spec(str), "output_dir": Spec(str), "train_args": Spec(dict),
+    "plugins": NAMES,  # .py files or module names (rgd_bench.plugins), given to every job
 }
 # The train flags the sweep sets for every job itself; [train_args] may set the others.
 PLANNED_FLAGS = ("dataset", "algorithm", "test_envs", "holdout_fraction", "hparams_seed", "trial_seed", "seed",
-                 "data_dir", "output_dir", "steps", "checkpoint_freq", "hparams")
+                 "data_dir", "output_dir", "steps", "checkpoint_freq", "hparams", "plugins")
 # Planning holds every job in memory (about a kilobyte each); DomainBed's full benchmark with
 # all of its algorithms is about 200,000 jobs.
 MAX_JOBS = 1_000_000
@@ -55,6 +57,7 @@ class SweepSpec:
     single_test_envs: bool = False
     data_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    plugins: list[str] | None = None
 
 
 @dataclass
@@ -147,6 +150,7 @@ def validate(spec: SweepSpec) -> None:
         message = None if optional else SPEC_KEYS[key].message(f"--{key}", value)
         if message:
             raise UsageError(message)
+    import_plugins(spec.plugins)  # before the names they register are looked up
     for name in spec.datasets:
         lookup(DATASETS, name, "--datasets")
     for name in spec.algorithms:
@@ -198,6 +202,9 @@ def _check_jobs(jobs: list[Job]) -> None:
 def plan_jobs(spec: SweepSpec) -> list[Job]:
     """DomainBed's ``make_args_list``: trials x datasets x algorithms x test envs x hparams."""
     validate(spec)
+    # Absolute paths, so that a job in another process, directory or host finds the files; they
+    # are locations, left out of the job id (rundir.LOCATION_ARGS).
+    plugins = resolve_plugins(spec.plugins)
     jobs = []
     for trial_seed in range(spec.n_trials):
         for dataset in spec.datasets:
@@ -215,6 +222,8 @@ def plan_jobs(spec: SweepSpec) -> list[Job]:
                         for key in ("steps", "checkpoint_freq", "hparams"):
                             if getattr(spec, key) is not None:
                                 args[key] = getattr(spec, key)
+                        if plugins:
+                            args["plugins"] = plugins
                         args.update(spec.extra)
                         jobs.append(Job(args, spec.output_dir))
     _check_jobs(jobs)

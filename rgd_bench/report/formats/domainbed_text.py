@@ -1,7 +1,9 @@
 """DomainBed's ``collect_results`` text, character for character (``results.txt``).
 
 For scripts and diffs that expect DomainBed's exact output: its columns (no Worst), its row
-order, its widths (names cut at 20 and 25 characters) and its trailing spaces.
+order, its widths (names cut at 20 and 25 characters) and its trailing spaces.  Runs
+trained under WILDS's protocol, which DomainBed cannot read, follow in the same layout: one
+table per dataset, a column per (split, metric).
 """
 from __future__ import annotations
 
@@ -41,4 +43,11 @@ def render(report: Report) -> str:
         for algorithm in algorithms:
             cells = [cell_text(c, style) for c in averages.cells[algorithm]]
             lines.append(_row([algorithm, *cells, value_text(averages.average(algorithm))], 25))
+    if report.wilds is not None:
+        for table in report.wilds.tables:
+            lines += ["", f"-------- Dataset: {table.dataset}, model selection method: {report.wilds.name} "
+                          f"({table.val_metric})",
+                      _row(["Algorithm", *(f"{split} {metric}" for split, metric in table.columns)], 20)]
+            for algorithm in report.wilds.algorithms:
+                lines.append(_row([algorithm, *(cell_text(c, style) for c in table.cells[algorithm])], 20))
     return "\n".join(lines) + "\n"

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 from rgd_bench.report.build import Report
 from rgd_bench.report.leaderboard import SIGNIFICANCE_LEVEL, Cell, Leaderboard
-from rgd_bench.report.selection import LeaveOneDomainOut
 from rgd_bench.report.stats import PairedTest
-from rgd_bench.report.wilds import Spread, WildsLeaderboard
+from rgd_bench.report.wilds import WORST_GROUP, Spread, WildsLeaderboard
 
 
 @dataclass(frozen=True)
@@ -39,23 +38,30 @@ class Section:
     footnotes: list[str]
 
 
-def cell_text(cell: Cell | None, style: Style) -> str:
+def cell_text(cell: Cell | Spread | None, style: Style) -> str:
+    """A cell over trial seeds (DomainBed's standard error or WILDS's std over replicates)."""
     if cell is None:
         return "X"
-    if len(cell.values) == 1 and style.single_trial is not None:
-        return f"{cell.mean:.1f} {style.single_trial}"
+    if len(cell.values) == 1:
+        if style.single_trial is not None:
+            return f"{cell.mean:.1f} {style.single_trial}"
+        return f"{cell.mean:.1f} {style.plus_minus} 0.0"  # as DomainBed prints one trial
     return f"{cell.mean:.1f} {style.plus_minus} {cell.error:.1f}"
 
 
-def _single_trial(cell: Cell | None) -> bool:
+def _single_trial(cell: Cell | Spread | None) -> bool:
     return cell is not None and len(cell.values) == 1
+
+
+def mark(comparison: PairedTest | None, style: Style) -> str:
+    """The style's mark when the comparison with the baseline is significant, else ""."""
+    return style.mark if comparison is not None and comparison.significant(SIGNIFICANCE_LEVEL) else ""
 
 
 def value_text(value: float | None, comparison: PairedTest | None = None, style: Style = Style()) -> str:
     if value is None:
         return "X"
-    mark = style.mark if comparison is not None and comparison.significant(SIGNIFICANCE_LEVEL) else ""
-    return f"{value:.1f}{mark}"
+    return f"{value:.1f}{mark(comparison, style)}"
 
 
 def _best(rows_means: list[list[float | None]]) -> set[tuple[int, int]]:
@@ -95,8 +101,7 @@ def board_section(board: Leaderboard, style: Style) -> Section:
         texts = []
         for dataset_index, cell in enumerate(cells):
             table_comparison = board.tables[dataset_index].comparisons.get(algorithm)
-            significant = table_comparison is not None and table_comparison.significant(SIGNIFICANCE_LEVEL)
-            texts.append(cell_text(cell, style) + (style.mark if significant and cell else ""))
+            texts.append(cell_text(cell, style) + (mark(table_comparison, style) if cell else ""))
         rows.append([algorithm, *texts, value_text(averages.average(algorithm), comparison, style)])
         means.append([c.mean if c else None for c in cells] + [averages.average(algorithm)])
     grids.append(Grid(f"Averages, model selection method: {board.method.name}",
@@ -109,42 +114,59 @@ def footnotes(board: Leaderboard, has_x: bool, has_single: bool, style: Style) -
              "DomainBed: 100 * std(acc) / sqrt(n), with the population std (ddof=0). "
              "Avg: mean of the environment columns; Worst: the lowest of them."]
     if has_single and style.single_trial is not None:
-        notes.append(f"{style.single_trial}: a single trial seed, so no error bar; run more trials "
-                     "(--n_trials) to get one.")
-    if has_x and board.method is LeaveOneDomainOut:
-        notes.append("X: leave-one-domain-out cross-validation needs, for every other training "
-                     "environment, the runs with two test environments (the test one and that one); "
-                     "this sweep lacks them (it was launched with --single_test_envs, or they are "
-                     "unfinished).")
-    elif has_x:
-        notes.append("X: no finished run for this test environment.")
+        notes.append(single_trial_note(style))
+    if has_x:
+        notes.append("X: " + board.method.missing)
     if board.baseline is not None and len(board.algorithms) > 1:
-        notes.append(f"{style.mark}: differs from {board.baseline} at the 95% level (two-sided paired "
-                     "t-test over trial seeds x test environments of the selected accuracies).")
+        notes.append(comparison_note(board.baseline, "trial seeds x test environments of the selected accuracies",
+                                     style))
     return notes
 
 
+def single_trial_note(style: Style) -> str:
+    return (f"{style.single_trial}: a single trial seed, so no error bar; run more trials "
+            "(--n_trials) to get one.")
+
+
+def comparison_note(baseline: str, pairs: str, style: Style) -> str:
+    return f"{style.mark}: differs from {baseline} at the 95% level (two-sided paired t-test over {pairs})."
+
+
 def wilds_section(board: WildsLeaderboard, style: Style) -> Section:
+    """Per dataset: algorithms x (split, metric), each column's best bold (the lowest for a
+    decreasing metric), marks from the paired tests against the baseline, as DomainBed's."""
     grids = []
+    has_x = has_single = has_worst_group = False
     for table in board.tables:
-        rows = []
+        rows, means = [], []
         for algorithm in board.algorithms:
-            rows.append([algorithm, *(spread_text(c, style) for c in table.cells.get(algorithm, []))])
+            cells = table.cells[algorithm]
+            comparisons = table.comparisons.get(algorithm) or [None] * len(cells)
+            has_x |= None in cells
+            has_single |= any(map(_single_trial, cells))
+            rows.append([algorithm, *(cell_text(c, style) + (mark(t, style) if c else "")
+                                      for c, t in zip(cells, comparisons))])
+            means.append([None if c is None else -c.mean if down else c.mean
+                          for c, down in zip(cells, table.decreasing)])
+        has_worst_group |= any(metric == WORST_GROUP for _, metric in table.columns)
         grids.append(Grid(f"Dataset: {table.dataset}, model selection method: {board.name} ({table.val_metric})",
-                          ["Algorithm", *(f"{split} {metric}" for split, metric in table.columns)], rows))
-    note = (f"{board.name}: test metrics at each run's checkpoint with the best official validation metric, "
-            "hyperparameters by its mean over replicates; mean "
-            f"{style.plus_minus} standard deviation (ddof=1) over replicates, as WILDS's evaluate.py. "
-            "Accuracies in %.")
-    return Section(board.name, grids, [note])
-
-
-def spread_text(spread: Spread | None, style: Style) -> str:
-    if spread is None:
-        return "X"
-    if spread.error is None:
-        return f"{spread.mean:.1f} (n=1)"
-    return f"{spread.mean:.1f} {style.plus_minus} {spread.error:.1f}"
+                          ["Algorithm", *(f"{split} {metric}" for split, metric in table.columns)], rows,
+                          {(r, c + 1) for r, c in _best(means)}))
+    notes = [f"{board.name}: test metrics at each run's checkpoint with the best official validation metric, "
+             "hyperparameters by its mean over replicates; mean "
+             f"{style.plus_minus} standard deviation (ddof=1) over replicates, as WILDS's evaluate.py. "
+             "Accuracies in %."]
+    if has_worst_group:
+        notes.append(f"{WORST_GROUP}: worst-group accuracy, the lowest accuracy over the dataset's evaluation groups "
+                     "(WILDS's eval()).")
+    if has_single and style.single_trial is not None:
+        notes.append(single_trial_note(style))
+    if has_x:
+        notes.append("X: no finished run of this algorithm recorded this metric.")
+    if board.baseline is not None and len(board.algorithms) > 1:
+        notes.append(comparison_note(board.baseline, "replicates (trial seeds) of the selected values, per column",
+                                     style))
+    return Section(board.name, grids, notes)
 
 
 def report_sections(report: Report, style: Style) -> list[Section]:

@@ -16,6 +16,9 @@ from rgd_bench.report.formats.grid import Grid, Section, Style, all_footnotes, r
 
 TITLE = "Out-of-domain leaderboard"
 STYLE = Style(plus_minus="±", mark="*")
+# Why a WILDS dataset has no figure: its runs' records hold no test metric (the schema
+# guarantees the validation one, so every run has a checkpoint to choose).
+NO_WILDS_METRIC = "no selected run recorded a test metric (test_... or id_test_... keys)."
 CSS = """
 body { margin: 0; color: #1d1d1f; background: #fff;
   font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
@@ -60,45 +63,70 @@ def render_plot(plot: plots.Plot) -> str:
     return f"<figure>\n{plot.svg}\n<figcaption>{escape(plot.caption)}</figcaption>\n</figure>"
 
 
-def _selection_sections(report: Report, sections: list[Section]) -> list[str]:
-    """Per selection method: each dataset's table and bars, then the averages table."""
+def _figure(plot: plots.Plot | None, otherwise: str) -> str:
+    """The figure, or a sentence saying why there is none (never an empty axis)."""
+    return render_plot(plot) if plot is not None else f'<p class="empty">{escape(otherwise)}</p>'
+
+
+def _heading(grid: Grid) -> str:
+    return grid.title.rsplit(", model selection method: ", 1)[0]  # whole if the name holds a comma
+
+
+def _selection_sections(report: Report, sections: list[Section], colors: dict[str, str]) -> list[str]:
+    """Per selection method: each dataset's table and bars, then the averages table; then
+    WILDS's method: each dataset's table and bars."""
     parts = []
     for board, section in zip(report.boards, sections):
         parts.append(f'<section id="{escape(board.method.key)}">\n'
                      f"<h2>Model selection: {escape(section.title)}</h2>")
         for index, grid in enumerate(section.grids):
-            heading = grid.title.rsplit(", model selection method: ", 1)[0]  # whole if the name holds a comma
-            parts += [f"<h3>{escape(heading)}</h3>", render_grid(grid)]
+            parts += [f"<h3>{escape(_heading(grid))}</h3>", render_grid(grid)]
             if index < len(board.tables):
-                parts.append(render_plot(plots.bars_plot(board, index)))
+                parts.append(_figure(plots.bars_plot(board, index, colors),
+                                     f"No bars for {board.tables[index].dataset}: {board.method.missing}"))
+        parts.append("</section>")
+    if report.wilds is not None:
+        board, section = report.wilds, sections[len(report.boards)]
+        parts.append(f'<section id="{escape(board.key)}">\n<h2>Model selection: {escape(section.title)}</h2>')
+        for index, grid in enumerate(section.grids):
+            parts += [f"<h3>{escape(_heading(grid))}</h3>", render_grid(grid),
+                      _figure(plots.wilds_bars_plot(board, index, colors),
+                              f"No bars for {board.tables[index].dataset}: {NO_WILDS_METRIC}")]
         parts.append("</section>")
     return parts
 
 
-def _curve_section(report: Report) -> list[str]:
-    """Per dataset, how the first method's chosen runs learned (one method keeps it short)."""
-    board = report.boards[0]
+def _curve_section(report: Report, colors: dict[str, str]) -> list[str]:
+    """Per dataset, how the chosen runs learned: DomainBed's first method's (one method keeps
+    it short), WILDS's."""
     parts = ['<section id="curves">', "<h2>Test accuracy during training</h2>"]
-    for index, table in enumerate(board.tables):
-        plot = plots.curves_plot(board, index)
-        if plot is not None:
-            parts += [f"<h3>Dataset: {escape(table.dataset)}</h3>", render_plot(plot)]
-    if len(parts) == 2:
-        parts.append(f'<p class="empty">{escape(board.method.name)} chose no run.</p>')
+    for board in report.boards[:1]:
+        for index, table in enumerate(board.tables):
+            parts += [f"<h3>Dataset: {escape(table.dataset)}</h3>",
+                      _figure(plots.curves_plot(board, index, colors),
+                              f"No curves for {table.dataset}: {board.method.missing}")]
+    if report.wilds is not None:
+        for index, table in enumerate(report.wilds.tables):
+            parts += [f"<h3>Dataset: {escape(table.dataset)}</h3>",
+                      _figure(plots.wilds_curves_plot(report.wilds, index, colors),
+                              f"No curves for {table.dataset}: {NO_WILDS_METRIC}")]
     return parts + ["</section>"]
 
 
-def _sensitivity_section(report: Report) -> list[str]:
-    """Per dataset and algorithm, final accuracy against each hyperparameter that varied."""
-    board = report.boards[0]
+def _sensitivity_section(report: Report, colors: dict[str, str]) -> list[str]:
+    """Per dataset and algorithm, a test result against each hyperparameter that varied."""
     parts = ['<section id="sensitivity">', "<h2>Sensitivity to hyperparameters</h2>"]
-    for table in board.tables:
-        found = plots.sensitivity_plots(report.sweep.runs, table.dataset, board.algorithms, table.environments)
-        if found:
-            parts.append(f"<h3>Dataset: {escape(table.dataset)}</h3>")
-            parts += [render_plot(plot) for plot in found]
+    found = [(table.dataset, plots.sensitivity_plots(report.sweep.runs, table.dataset, colors, table.environments))
+             for board in report.boards[:1] for table in board.tables]
+    if report.wilds is not None:
+        found += [(table.dataset, plots.wilds_sensitivity_plots(report.sweep.runs, table, colors))
+                  for table in report.wilds.tables]
+    for dataset, figures in found:
+        if figures:
+            parts.append(f"<h3>Dataset: {escape(dataset)}</h3>")
+            parts += [render_plot(plot) for plot in figures]
     if len(parts) == 2:
-        parts.append('<p class="empty">No algorithm has a numeric hyperparameter that varies across its runs.</p>')
+        parts.append('<p class="empty">No algorithm has a hyperparameter that varies across its runs.</p>')
     return parts + ["</section>"]
 
 
@@ -106,9 +134,12 @@ def render(report: Report) -> str:
     """The page: summary, contents, a section per selection method, notes, then the plots
     that read across methods.  Raises ImportError (naming the extra) without matplotlib."""
     sections = report_sections(report, STYLE)
+    colors = plots.algorithm_colors(report.algorithms)
     contents = [(board.method.key, f"Model selection: {board.method.name}") for board in report.boards]
+    if report.wilds is not None:
+        contents.append((report.wilds.key, f"Model selection: {report.wilds.name}"))
     contents += [("notes", "Notes")]
-    if report.boards:
+    if report.has_tables:
         contents += [("curves", "Test accuracy during training"), ("sensitivity", "Sensitivity to hyperparameters")]
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -118,11 +149,11 @@ def render(report: Report) -> str:
     parts += ["</ul>", "<nav><ul>"]
     parts += [f'<li><a href="#{escape(anchor)}">{escape(text)}</a></li>' for anchor, text in contents]
     parts += ["</ul></nav>"]
-    parts += _selection_sections(report, sections)
+    parts += _selection_sections(report, sections, colors)
     parts += ['<section id="notes">', "<h2>Notes</h2>", "<ul>"]
     parts += [f"<li>{escape(note)}</li>" for note in all_footnotes(sections)]
     parts += ["</ul>", "</section>"]
-    if report.boards:
-        parts += _curve_section(report) + _sensitivity_section(report)
+    if report.has_tables:
+        parts += _curve_section(report, colors) + _sensitivity_section(report, colors)
     parts += ["</main>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"

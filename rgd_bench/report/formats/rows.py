@@ -3,7 +3,8 @@
 Environments are the test environments by name (for WILDS runs, "<split> <metric>"), then
 "Avg" (mean of the environment means, with the standard error of the per-trial averages,
 as DomainBed's averages table) and "Worst".  Rows with dataset "Avg" are the averages table's last column.  The comparison
-with the baseline (paired t-test) is on the "Avg" rows.
+with the baseline (paired t-test) is on the "Avg" rows; for WILDS runs, on every row (paired over
+replicates).
 """
 from __future__ import annotations
 
@@ -29,11 +30,15 @@ def _row(board: Leaderboard, dataset: str, algorithm: str, environment: str, tes
            "mean": mean, "std_error": cell.error if cell and len(cell.values) > 1 else None, "std": None,
            "n_trials": len(cell.values) if cell else 0, "baseline": None, "difference_vs_baseline": None,
            "p_value": None, "significant": None, "n_pairs": None}
-    if comparison is not None:
-        row.update(baseline=board.baseline, difference_vs_baseline=comparison.mean_difference,
-                   p_value=comparison.p_value, significant=comparison.significant(SIGNIFICANCE_LEVEL),
-                   n_pairs=comparison.n_pairs)
+    row.update(_comparison_fields(board.baseline, comparison))
     return row
+
+
+def _comparison_fields(baseline: str | None, comparison: PairedTest | None) -> dict[str, Any]:
+    if comparison is None:
+        return {}
+    return {"baseline": baseline, "difference_vs_baseline": comparison.mean_difference, "p_value": comparison.p_value,
+            "significant": comparison.significant(SIGNIFICANCE_LEVEL), "n_pairs": comparison.n_pairs}
 
 
 def report_rows(report: Report) -> list[dict[str, Any]]:
@@ -60,12 +65,14 @@ def _wilds_rows(board: WildsLeaderboard) -> list[dict[str, Any]]:
     rows = []
     for table in board.tables:
         for algorithm in board.algorithms:
-            for (split, metric), spread in zip(table.columns, table.cells[algorithm]):
+            comparisons = table.comparisons.get(algorithm) or [None] * len(table.columns)
+            for (split, metric), spread, comparison in zip(table.columns, table.cells[algorithm], comparisons):
                 row = dict.fromkeys(FIELDS)
                 row.update(selection=board.key, selection_name=board.name, dataset=table.dataset,
                            algorithm=algorithm, environment=f"{split} {metric}",
                            mean=spread.mean if spread else None, std=spread.error if spread else None,
                            n_trials=len(spread.values) if spread else 0)
+                row.update(_comparison_fields(board.baseline, comparison))
                 rows.append(row)
     return rows
 

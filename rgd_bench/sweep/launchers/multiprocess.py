@@ -1,8 +1,13 @@
 """``multiprocess``: N worker processes, each importing torch once and running many jobs
 in-process, so a job costs its training and little else.
 
-Default: one worker per GPU (pinned with CUDA_VISIBLE_DEVICES), else one per pair of
-CPU cores.  Workers die with the launcher, so killing a sweep frees every run directory
+Default: one worker per GPU (pinned with CUDA_VISIBLE_DEVICES), else one worker per CPU
+core with one torch thread each: on CPU-sized models a run cannot keep two threads busy,
+so separate runs use the cores best (``benchmarks/worker_layout.py`` measures it: on 2
+cores, 2 workers x 1 thread run 2.0x the jobs per minute of 1 worker x 2 threads).  The
+layout does not change a run's records on the CPU (tested with 1 and 2 threads).
+
+Workers die with the launcher, so killing a sweep frees every run directory
 for the next launch.  A worker that crashes (segfault, out of memory) has its job
 recorded as failed and is replaced.
 """
@@ -27,7 +32,7 @@ def default_workers() -> int:
 
 def default_layout(cores: int) -> tuple[int, int]:
     """(workers, torch threads per worker) on a CPU with ``cores`` cores."""
-    return max(1, cores // 2), 2 if cores > 1 else 1
+    return max(1, cores), 1
 
 
 def _worker(tasks, results, gpu: int | None, threads: int) -> None:
