@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 
 from rgd_bench.sweep.launchers.multiprocess import MultiprocessLauncher, default_layout
 from rgd_bench.sweep.plan import SweepSpec, plan_jobs
+from sweep_throughput import timed  # benchmarks/ is on the path of a script run from it
 
 
 def jobs_in(sweep_dir: str, n_jobs: int, dataset: str, steps: int | None):
@@ -27,17 +27,6 @@ def jobs_in(sweep_dir: str, n_jobs: int, dataset: str, steps: int | None):
         by_algorithm.setdefault(job.train_args["algorithm"], []).append(job)
     interleaved = [job for group in zip(*by_algorithm.values()) for job in group]
     return interleaved[:n_jobs]
-
-
-def timed(launcher, jobs) -> float:
-    failed = []
-    started = time.perf_counter()
-    launcher.run(jobs, 0, lambda job: None,
-                 lambda job, outcome: failed.append(outcome.error) if outcome.status != "done" else None)
-    elapsed = time.perf_counter() - started
-    if failed:
-        raise SystemExit(f"{len(failed)} jobs did not finish; the first error:\n{failed[0]}")
-    return elapsed
 
 
 def parse_layout(text: str) -> tuple[int, int]:

@@ -4,7 +4,7 @@ in-process, so a job costs its training and little else.
 Default: one worker per GPU (pinned with CUDA_VISIBLE_DEVICES), else one worker per CPU
 core with one torch thread each: on CPU-sized models a run cannot keep two threads busy,
 so separate runs use the cores best (``benchmarks/worker_layout.py`` measures it: on 2
-cores, 2 workers x 1 thread run 2.0x the jobs per minute of 1 worker x 2 threads).  The
+cores, 2 workers x 1 thread run 1.8-2.0x the jobs per minute of 1 worker x 2 threads).  The
 layout does not change a run's records on the CPU (tested with 1 and 2 threads).
 
 Workers die with the launcher, so killing a sweep frees every run directory
