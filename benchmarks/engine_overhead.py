@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from rgd_bench.train import train
+from rgd_bench import RunConfig, run
 
 
 def main() -> None:
@@ -22,9 +22,8 @@ def main() -> None:
     parser.add_argument("--checkpoint_freq", type=int, default=100, help="DomainBed's default for MNIST")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        summary = train(["--dataset", options.dataset, "--algorithm", options.algorithm,
-                         "--steps", str(options.steps), "--checkpoint_freq", str(options.checkpoint_freq),
-                         "--output_dir", out])
+        summary = run(RunConfig(dataset=options.dataset, algorithm=options.algorithm, steps=options.steps,
+                                checkpoint_freq=options.checkpoint_freq, output_dir=out), show_progress=False)
     other = summary.wall_s - summary.update_s - summary.eval_s
     print(f"\n{options.algorithm} on {options.dataset}, {summary.steps_run} steps, "
           f"checkpoint every {options.checkpoint_freq}:")

@@ -68,7 +68,7 @@ def parse_overrides(parser: argparse.ArgumentParser, pairs: list[str], algorithm
 
 
 def train_argv(name: str, seed: int, output_dir: str, options, overrides: dict | None) -> list[str]:
-    argv = [sys.executable, "-m", "rgd_bench.train", "--dataset", DATASET, "--algorithm", name,
+    argv = [sys.executable, "-m", "rgd_bench.train", "--dataset", DATASET, "--algorithm", name, "--no_progress",
             "--seed", str(seed), "--trial_seed", str(seed), "--output_dir", output_dir, "--skip_model_save"]
     if options.steps is not None:
         argv += ["--steps", str(options.steps)]
@@ -107,7 +107,7 @@ def child_env(workers: int) -> dict[str, str]:
     # Torch's default of one thread per core, times --workers runs, oversubscribes the
     # cores: on 2 cores each run took twice as long.  A thread count the user set wins.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return {"OMP_NUM_THREADS": str(max(1, cores // workers)), **os.environ, "RGD_BENCH_STEP_PROGRESS": "0"}
+    return {"OMP_NUM_THREADS": str(max(1, cores // workers)), **os.environ}
 
 
 def train(name: str, seed: int, argv: list[str], output_dir: str, env: dict[str, str]) -> dict:

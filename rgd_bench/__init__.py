@@ -1,7 +1,20 @@
 """rgd_bench: a benchmark suite for distributionally robust training.
 
 The public API is re-exported here lazily, so that ``import rgd_bench`` (and the
-report, which never needs torch) stays light.
+report, which never needs torch) stays light: ``RunConfig`` and ``run`` (one run, the
+engine), the registries, ``Algorithm``, ``MultipleDomainDataset``, ``make_report``.
+
+Packages, and what each may import (arrows point one way):
+
+- ``registry``, ``hparams``, ``values``, ``errors``, ``rundir``, ``plugins``: the ground
+  floor; they import nothing else of rgd_bench (``plugins`` imports the registries).
+- ``algorithms``, ``datasets``, ``networks``: what the registries hold; the ground floor.
+- ``engine``: one run; the above.  ``sweep``: plans and launches runs; the engine's config,
+  protocols and run lock, and the above.  ``report``: reads run directories; ``rundir``,
+  ``values``, ``errors`` only, never torch.
+- ``train``, ``sweep.cli``, ``report.cli``, ``paper_checks``: command lines over the above.
+- ``integrations``: the edge (DomainBed, WILDS's examples); anything above, and nothing in
+  the core imports it.
 """
 from __future__ import annotations
 
@@ -23,6 +36,9 @@ _EXPORTS = {
     "MultipleDomainDataset": "rgd_bench.datasets.base",
     "make_report": "rgd_bench.report",
     "import_plugins": "rgd_bench.plugins",
+    "RunConfig": "rgd_bench.engine.config",
+    "run": "rgd_bench.engine.runner",
+    "RunSummary": "rgd_bench.engine.loop",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

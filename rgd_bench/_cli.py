@@ -94,14 +94,6 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see --help)")
 
 
-def lookup(registry, name: str, flag: str | None = None):
-    """``registry.get(name)``, an unknown name reported as a UsageError (with did-you-mean)."""
-    try:
-        return registry.get(name)
-    except KeyError as error:
-        raise UsageError(f"{flag}: {error.args[0]}" if flag else error.args[0]) from None
-
-
 def run_cli(main: Callable[[], int | None], prog: str) -> NoReturn:
     """Run ``main``; report a ``UsageError`` as one line on stderr and exit 2 (or its own
     ``exit_code``).  A reader that stops reading (``| head``) ends the command quietly with

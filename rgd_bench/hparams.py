@@ -64,26 +64,8 @@ class HParam:
 
 BATCH_SIZE = Range(1, 2**16)  # beyond any dataset here; a typo such as 10**9 would only exhaust memory
 MOMENTUM = DROPOUT = Range(0, 1, high_open=True)
-
-
-def mlp_space() -> dict[str, HParam]:
-    """The MLP featurizer's shape (``networks.MLP``), as DomainBed draws it; widths and depths
-    bounded so that a typo fails at once instead of exhausting memory."""
-    return {
-        "mlp_width": HParam(64, lambda r: int(2 ** r.uniform(5, 8)), Range(1, 16384)),
-        "mlp_depth": HParam(3, lambda r: int(r.choice([2, 3, 4])), Range(2, 64)),
-        "mlp_dropout": HParam(0.0, lambda r: float(r.choice([0.0, 0.1, 0.5])), DROPOUT),
-    }
-
-
-def image_featurizer_space() -> dict[str, HParam]:
-    """For 28x28 images: DomainBed's MNIST_CNN (the default) or, for CPU-sized runs, an MLP on
-    the flattened pixels (shaped by ``mlp_space``)."""
-    return {
-        "featurizer": HParam("cnn", lambda r: "cnn", choices=("cnn", "mlp"),
-                             doc="cnn: DomainBed's MNIST_CNN; mlp: an MLP on the flattened pixels"),
-        **mlp_space(),
-    }
+# The networks' own hyperparameters (mlp_*, featurizer, resnet*, ...) are declared beside
+# them, in rgd_bench.networks.hparams.
 
 
 def _log_uniform(low_exp: float, high_exp: float) -> Sampler:

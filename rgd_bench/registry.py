@@ -15,6 +15,8 @@ import importlib.metadata
 import warnings
 from typing import Callable, Generic, Iterator, TypeVar
 
+from rgd_bench.errors import UsageError
+
 T = TypeVar("T")
 
 
@@ -136,3 +138,11 @@ def _qualname(obj: object) -> str:
 
 ALGORITHMS: Registry = Registry("algorithm", "rgd_bench.algorithms", "rgd_bench.algorithms")
 DATASETS: Registry = Registry("dataset", "rgd_bench.datasets", "rgd_bench.datasets")
+
+
+def lookup(registry: "Registry", name: str, flag: str | None = None):
+    """``registry.get(name)``, an unknown name reported as a UsageError (with did-you-mean)."""
+    try:
+        return registry.get(name)
+    except KeyError as error:
+        raise UsageError(f"{flag}: {error.args[0]}" if flag else error.args[0]) from None

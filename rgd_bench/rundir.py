@@ -170,3 +170,15 @@ def remove_temporaries(run_dir: str) -> list[str]:
             os.unlink(path)
             removed.append(path)
     return removed
+
+
+def check_writable(output_dir: str, flag: str = "--output_dir") -> None:
+    """Fail unless ``output_dir`` is, or can be created as, a writable directory."""
+    path = os.path.abspath(output_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {output_dir!r} exists and is not a directory.")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {output_dir!r} cannot be written: {existing!r} is not a writable directory.")

@@ -49,7 +49,6 @@ def _number(value: float | None) -> str:
 POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
-UNIT_INTERVAL_OPEN_TOP = Range(0, 1, high_open=True)  # [0, 1): dropout, momentum
 OPEN_UNIT_INTERVAL = Range(0, 1, low_open=True, high_open=True)  # (0, 1): a share of each environment
 
 _NAMES = {bool: "true or false", int: "an integer", float: "a float", str: "a string", dict: "a table"}

@@ -48,6 +48,14 @@ def run_module(module: str, *argv: str, timeout: float = 300, **kwargs) -> subpr
                           timeout=timeout, **kwargs)
 
 
+def fresh_python(code: str, timeout: float = 120) -> str:
+    """Run ``code`` in a fresh interpreter (what a first import does); its stdout, stripped.
+    Fails with the interpreter's stderr if the code does."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def domainbed_env() -> dict[str, str]:
     """The environment of a fresh interpreter that imports the DomainBed checkout this one does."""
     import importlib.util

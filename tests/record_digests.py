@@ -74,9 +74,10 @@ def compute(workdir: str, kernels: str) -> dict[str, list[dict]]:
     if not os.path.exists(data_dir):
         make_image_tree(os.path.join(data_dir, "PACS"), PACS_ENVS)
     named = runs()
-    argvs = [[*argv, "--output_dir", os.path.join(workdir, name), "--data_dir", data_dir, "--skip_model_save"]
+    argvs = [[*argv, "--output_dir", os.path.join(workdir, name), "--data_dir", data_dir, "--skip_model_save",
+              "--no_progress"]
              for name, argv in named.items()]
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": kernels.lower(), "RGD_BENCH_STEP_PROGRESS": "0"}
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": kernels.lower()}
     result = subprocess.run([sys.executable, "-c", RUN, json.dumps(argvs)], env=env, cwd=workdir,
                             capture_output=True, text=True)
     if result.returncode != 0:

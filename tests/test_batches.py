@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from rgd_bench._batches import TrainBatches, eval_batches, in_memory_tensors, step_indices
+from rgd_bench.engine.batches import TrainBatches, eval_batches, in_memory_tensors, step_indices
 from rgd_bench.datasets.base import balanced_class_weights, split_dataset
 
 
@@ -101,12 +101,15 @@ def _two_envs():
 
 
 def test_sampled_ids_travel_with_the_examples_they_name():
-    from rgd_bench._batches import TrainingStream
+    from rgd_bench.engine.batches import SampledBatches
+    from rgd_bench.engine.protocols.domainbed_data import _EnvironmentPool, _Split
 
     env_a, env_b = _two_envs()
     for with_tensors in (True, False):  # in memory, and item by item
-        splits = [(env, in_memory_tensors(env) if with_tensors else None, None, 0) for env in (env_a, env_b)]
-        stream = TrainingStream(_PicksIds([6, 1, 5, 1]), splits, batch_size=2, seed=0, start_step=0, num_workers=0)
+        splits = [_Split(name, env, in_memory_tensors(env) if with_tensors else None, None)
+                  for name, env in (("a", env_a), ("b", env_b))]
+        stream = SampledBatches(_PicksIds([6, 1, 5, 1]), 4, seed=0, start_step=0,
+                                fetch=_EnvironmentPool(splits, [0, 0]).fetch)
         (xa, ya, ida), (xb, yb, idb) = next(stream)
         # ids 0..4 are env a, 5..7 env b; grouped by environment, repeats kept
         assert ida.tolist() == [1, 1] and ya.tolist() == [1, 1] and xa.flatten().tolist() == [1.0, 1.0]
@@ -114,13 +117,10 @@ def test_sampled_ids_travel_with_the_examples_they_name():
 
 
 def test_uniform_stream_numbers_ids_across_environments():
-    from rgd_bench._batches import TrainingStream
-
-    class NeedsIds:
-        NEEDS_EXAMPLE_IDS, SAMPLES_EXAMPLES = True, False
+    from rgd_bench.engine.batches import EnvironmentBatches
 
     env_a, env_b = _two_envs()
     splits = [(env, in_memory_tensors(env), None, 9) for env in (env_a, env_b)]
     for _ in range(5):
-        (xa, ya, ida), (xb, yb, idb) = next(TrainingStream(NeedsIds(), splits, 3, 0, 0, 0))
+        (xa, ya, ida), (xb, yb, idb) = next(EnvironmentBatches(splits, 3, 0, 0))
         assert torch.equal(ida, ya) and torch.equal(idb, yb - 100 + 5)

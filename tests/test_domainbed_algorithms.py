@@ -23,7 +23,7 @@ needs_domainbed = pytest.mark.skipif(
                           f"dependencies; not importable here: {', '.join(MISSING)}")
 OURS = {"ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO"}
 # The module of the classes that wrap DomainBed's algorithms.
-ADAPTER_MODULE = "rgd_bench.integrations.domainbed_algorithms"
+ADAPTER_MODULE = "rgd_bench.integrations.from_domainbed"
 
 
 def adapters() -> list[str]:
@@ -251,7 +251,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, algorithm, hparams):
      "DomainBed's ARM cannot run on SpuriousTabular: its context network is convolutional"),
     (["--algorithm", "TRM", "--dataset", "SpuriousTabular"], "DomainBed's TRM cannot run in rgd_bench: "),
     (["--algorithm", "IRM", "--dataset", "synthetic_waterbirds"],
-     "DomainBed's IRM cannot run on WILDS datasets: WILDS's protocol splits each batch by group"),
+     "DomainBed's IRM cannot run on WILDS datasets: their protocol can leave a training domain out of a batch"),
 ], ids=["ARM-on-tabular", "TRM", "IRM-on-WILDS"])
 def test_refused_runs_exit_2_on_one_line(tmp_path, train_in_process, argv, message):
     code, stdout, stderr = train_in_process(*argv, "--output_dir", str(tmp_path / "run"))

@@ -70,8 +70,8 @@ def test_register_adds_our_algorithms_and_hparams_to_domainbeds_registries():
     from domainbed import algorithms, hparams_registry
 
     from rgd_bench.hparams import random_hparams
-    from rgd_bench.integrations.domainbed import register
-    from rgd_bench.integrations.domainbed_networks import domainbed_flavoured, domainbed_network
+    from rgd_bench.integrations.into_domainbed import register
+    from rgd_bench.integrations.into_domainbed_networks import domainbed_flavoured, domainbed_network
     from rgd_bench.registry import ALGORITHMS
 
     register()
@@ -92,7 +92,7 @@ def test_register_adds_our_algorithms_and_hparams_to_domainbeds_registries():
 
 def test_domainbeds_sweep_runs_our_algorithms_and_collect_results_lists_them(tmp_path):
     sweep = tmp_path / "sweep"
-    argv = [sys.executable, "-m", "rgd_bench.integrations.domainbed", "sweep", "launch", "--datasets", "Debug28",
+    argv = [sys.executable, "-m", "rgd_bench.integrations.into_domainbed", "sweep", "launch", "--datasets", "Debug28",
             "--algorithms", "ERM", "RGD", "ALSO", "--n_hparams", "1", "--n_trials", "1", "--single_test_envs",
             "--steps", "6", "--hparams", '{"batch_size": 8}', "--data_dir", str(tmp_path / "data"),
             "--output_dir", str(sweep), "--command_launcher", "local", "--skip_confirmation"]
@@ -102,7 +102,7 @@ def test_domainbeds_sweep_runs_our_algorithms_and_collect_results_lists_them(tmp
     assert len(runs) == 9 and all((p / "done").exists() for p in runs)
     algorithms = {read_records(str(p))[-1]["args"]["algorithm"] for p in runs}
     assert algorithms == {"ERM", "RGD", "ALSO"}
-    table = subprocess.run([sys.executable, "-m", "rgd_bench.integrations.domainbed", "collect_results",
+    table = subprocess.run([sys.executable, "-m", "rgd_bench.integrations.into_domainbed", "collect_results",
                             "--input_dir", str(sweep)], capture_output=True, text=True, env=domainbed_env(),
                            timeout=300)
     assert table.returncode == 0, table.stderr[-2000:]
@@ -114,7 +114,7 @@ def test_sgd_hws_trains_in_domainbeds_loop_with_its_own_sampling(tmp_path):
     import torch
 
     out = tmp_path / "hws"
-    argv = [sys.executable, "-m", "rgd_bench.integrations.domainbed", "train", "--algorithm", "SGD_HWS",
+    argv = [sys.executable, "-m", "rgd_bench.integrations.into_domainbed", "train", "--algorithm", "SGD_HWS",
             "--dataset", "Debug28", "--steps", "11", "--checkpoint_freq", "5", "--hparams", '{"batch_size": 8}',
             "--data_dir", str(tmp_path / "data"), "--output_dir", str(out)]
     result = subprocess.run(argv, capture_output=True, text=True, env=domainbed_env(), timeout=600)

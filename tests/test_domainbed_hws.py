@@ -14,10 +14,10 @@ from torch.utils.data import TensorDataset
 from algorithm_fixtures import BASE_HPARAMS
 from rgd_bench.algorithms.base import build_network
 from rgd_bench.hparams import default_hparams
-from rgd_bench.integrations import domainbed_hws
+from rgd_bench.integrations import into_domainbed_hws
 
 
-class WithOurNetworks(domainbed_hws.DomainBedSGD_HWS):
+class WithOurNetworks(into_domainbed_hws.DomainBedSGD_HWS):
     build_network = staticmethod(build_network)
 
 
@@ -28,7 +28,7 @@ def make_algorithm(num_domains=2, **hparams):
 
 def domainbed_like_run(sizes=(5, 7), batch_size=3, **hparams):
     fake_module = types.SimpleNamespace(InfiniteDataLoader=None)
-    domainbed_hws.install(fake_module)
+    into_domainbed_hws.install(fake_module)
     generator = torch.Generator().manual_seed(0)
     envs = [TensorDataset(torch.randn(n, 3, generator=generator), torch.randint(0, 2, (n,), generator=generator))
             for n in sizes]
@@ -39,7 +39,7 @@ def domainbed_like_run(sizes=(5, 7), batch_size=3, **hparams):
 
 @pytest.fixture
 def no_session(monkeypatch):
-    monkeypatch.setattr(domainbed_hws, "SESSION", None)
+    monkeypatch.setattr(into_domainbed_hws, "SESSION", None)
 
 
 def test_loaders_yield_the_examples_the_sampler_chose_and_update_learns_their_ids():
@@ -65,7 +65,7 @@ def test_draws_follow_the_algorithms_sampler_and_domainbeds_seed():
         drawn = []
         for _ in range(steps):
             minibatches = next(zip(*loaders))
-            drawn.append(torch.cat(domainbed_hws.SESSION.current_global).tolist())
+            drawn.append(torch.cat(into_domainbed_hws.SESSION.current_global).tolist())
             algorithm.update(list(minibatches))
         return drawn, algorithm
 
@@ -91,7 +91,7 @@ def test_outside_a_session_it_builds_predicts_and_refuses_plain_minibatches_on_o
         message = str(error.value)
         assert "\n" not in message
         assert message.startswith("SGD_HWS chooses its own training examples from its loss history")
-        assert "`python -m rgd_bench.integrations.domainbed train --algorithm SGD_HWS ...`" in message
+        assert "`python -m rgd_bench.integrations.into_domainbed train --algorithm SGD_HWS ...`" in message
         assert "bind_training_examples(env_sizes)" in message
         assert "sample_examples(step, count, generator)" in message and "(x, y, example_ids)" in message
 

@@ -57,7 +57,7 @@ def offline_pretrained(tmp_path_factory):
 def domainbed():
     from domainbed import algorithms, datasets, hparams_registry, networks
 
-    from rgd_bench.integrations.domainbed import register
+    from rgd_bench.integrations.into_domainbed import register
 
     register()
     return algorithms, datasets, hparams_registry, networks
@@ -195,7 +195,7 @@ def test_domainbeds_train_runs_on_pacs(tmp_path, offline_pretrained, pacs_dir, n
     out = tmp_path / "run"
     # resnet50_augmix (DomainBed's default) would replace the ResNet-18 by timm's ResNet-50
     hparams = '{"resnet18": true, "resnet50_augmix": false, "batch_size": 2}'
-    argv = [sys.executable, "-m", "rgd_bench.integrations.domainbed", "train", "--algorithm", name,
+    argv = [sys.executable, "-m", "rgd_bench.integrations.into_domainbed", "train", "--algorithm", name,
             "--dataset", "PACS", "--data_dir", str(pacs_dir), "--test_envs", "0", "--hparams", hparams,
             "--steps", "2", "--checkpoint_freq", "1", "--skip_model_save", "--output_dir", str(out)]
     result = subprocess.run(argv, capture_output=True, text=True, env=domainbed_env(), timeout=600)

@@ -14,7 +14,7 @@ from rgd_bench.sweep.jobs import DONE, FAILED, Outcome, job_state
 from rgd_bench.sweep.launchers.dry_run import DryRunLauncher
 from rgd_bench.sweep.launchers.local import LocalLauncher
 from rgd_bench.sweep.launchers.multiprocess import MultiprocessLauncher
-from rgd_bench.sweep.launchers.submitit_launcher import SlurmOptions, SubmititLauncher
+from rgd_bench.sweep.launchers.submitit_launcher import SubmititLauncher
 from rgd_bench.sweep.plan import SweepSpec, plan_jobs
 
 HOSTILE = "runs with spaces, 'single' \"double\" quotes and ünïcødé"
@@ -87,12 +87,12 @@ class TestMultiprocess(LauncherSuite):
 
 class TestSubmititDebug(LauncherSuite):
     def make_launcher(self, tmp_path):
-        return SubmititLauncher(SlurmOptions(cluster="debug", folder=str(tmp_path / "submitit logs")))
+        return SubmititLauncher(cluster="debug", folder=str(tmp_path / "submitit logs"))
 
 
 class TestSubmititLocal(LauncherSuite):
     def make_launcher(self, tmp_path):
-        return SubmititLauncher(SlurmOptions(cluster="local", folder=str(tmp_path / "submitit logs"), time_min=10))
+        return SubmititLauncher(cluster="local", folder=str(tmp_path / "submitit logs"), time_min=10)
 
     @pytest.mark.slow
     def test_timed_out_job_is_requeued_and_resumes_from_its_checkpoint(self, tmp_path):
@@ -107,7 +107,7 @@ class TestSubmititLocal(LauncherSuite):
 
         import submitit
 
-        from rgd_bench._runlock import LOCK_NAME, describe_holder
+        from rgd_bench.engine.runlock import LOCK_NAME, describe_holder
         from rgd_bench.sweep.launchers.submitit_launcher import make_task
 
         def recorded_steps():

@@ -5,7 +5,7 @@ import io
 import re
 import threading
 
-from rgd_bench._progress import StepProgress
+from rgd_bench.engine.progress import StepProgress
 from rgd_bench.sweep.progress import CLEAR_TO_END
 
 

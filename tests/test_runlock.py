@@ -17,21 +17,21 @@ import traceback
 import pytest
 
 from conftest import wait_for
-import rgd_bench._runlock as runlock
+import rgd_bench.engine.runlock as runlock
 from rgd_bench import rundir
-from rgd_bench._runlock import LOCK_NAME, RUN_IN_USE_EXIT_CODE, STALE_AFTER_S, RunInUse, RunLock, is_held
+from rgd_bench.engine.runlock import LOCK_NAME, RUN_IN_USE_EXIT_CODE, STALE_AFTER_S, RunInUse, RunLock, is_held
 
 HOST = socket.gethostname()
 HOLD = """
 import sys, time
-from rgd_bench._runlock import RunLock
+from rgd_bench.engine.runlock import RunLock
 RunLock(sys.argv[1]).acquire()
 print("holding", flush=True)
 time.sleep(600)
 """
 HOLD_AND_FORK = """
 import os, sys, time
-from rgd_bench._runlock import RunLock
+from rgd_bench.engine.runlock import RunLock
 RunLock(sys.argv[1]).acquire()
 quick = os.fork()
 if quick == 0:

@@ -51,8 +51,8 @@ def test_the_shipped_leaderboard_is_what_this_code_computes(tmp_path):
     for i, (_, trial) in enumerate(chosen):
         argv = trial["argv"][3:]  # without "python -m rgd_bench.train"
         argv[argv.index("--output_dir") + 1] = str(tmp_path / str(i))
-        argvs.append([*argv, "--skip_model_save"])
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": provenance["CPU kernels"].lower(), "RGD_BENCH_STEP_PROGRESS": "0"}
+        argvs.append([*argv, "--skip_model_save", "--no_progress"])
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": provenance["CPU kernels"].lower()}
     result = subprocess.run([sys.executable, "-c", RERUN, json.dumps(argvs)], env=env, capture_output=True,
                             text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

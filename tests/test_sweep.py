@@ -12,7 +12,8 @@ from conftest import read_records, run_module, without_machine_keys
 from rgd_bench.hparams import seed_hash
 from rgd_bench.sweep.cli import DEFAULT_SWEEP, main as sweep_main
 from rgd_bench.sweep.jobs import DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, job_state
-from rgd_bench.sweep.plan import SweepSpec, plan_jobs
+from rgd_bench.sweep.launchers import LAUNCHERS, launcher_options
+from rgd_bench.sweep.plan import SPEC_FIELDS, SPEC_KEYS, SPEC_OPTIONS, SweepSpec, plan_jobs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--datasets", "SpuriousTabular", "--algorithms", "ERM", "GroupDRO", "--single_test_envs",
@@ -302,3 +303,119 @@ def test_the_default_layout_uses_every_core_with_one_thread_each():
     from rgd_bench.sweep.launchers.multiprocess import default_layout
 
     assert default_layout(2) == (2, 1) and default_layout(64) == (64, 1) and default_layout(1) == (1, 1)
+
+
+# Every sweep key is declared once: the plan's on SweepSpec's fields, each launcher's in its
+# OPTIONS; the flags, the sweep file's keys, --help and make_launcher are read from there.
+
+def _sweep_exit(capsys, argv) -> tuple[int, str]:
+    """``python -m rgd_bench.sweep argv`` in this process: its exit code and stderr."""
+    from rgd_bench._cli import run_cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: sweep_main(argv), "sweep")
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def _bad_word(spec) -> str | None:
+    """A command-line word that breaks ``spec`` (None: every word is a string that fits)."""
+    if spec.choices:
+        return "nope"
+    return None if spec.kind is str else "x"
+
+
+def test_the_plans_keys_are_sweepspecs_fields():
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(SweepSpec)}
+    assert set(SPEC_FIELDS.values()) == fields and SPEC_FIELDS["train_args"] == "extra" and "extra" not in SPEC_KEYS
+    assert [key for key, option in SPEC_OPTIONS.items() if option.required] == ["datasets", "algorithms", "output_dir"]
+
+
+@pytest.mark.parametrize("key", list(launcher_options()))
+def test_each_launcher_option_is_a_flag_and_a_sweep_file_key_checked_by_its_spec(tmp_path, capsys, key):
+    from rgd_bench.sweep.cli import build_parser
+
+    option = launcher_options()[key].option
+    assert f"--{key}" in build_parser()._option_string_actions
+    base = ["list", *TINY, "--output_dir", str(tmp_path / "s")]
+    word = _bad_word(option.spec)
+    if word is not None:
+        code, err = _sweep_exit(capsys, [*base, f"--{key}", word])
+        assert code == 2 and len(err.strip().splitlines()) == 1 and f"argument --{key}: must be " in err, err
+    sweep = tmp_path / "bad.toml"
+    sweep.write_text(f"{key} = [true]\n")
+    code, err = _sweep_exit(capsys, [str(sweep), *base])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and f"The key '{key}' in " in err, err
+    if option.default is not None:  # its default is a good value, in a file and as a flag
+        sweep.write_text(f"{key} = {json.dumps(option.default)}\n")
+        assert sweep_main([str(sweep), *base, f"--{key}", str(option.default)]) == 0
+
+
+def test_shared_launcher_options_are_declared_once_with_each_launchers_default():
+    options = launcher_options()
+    assert options["cpus_per_job"].launchers == ("submitit", "ray")
+    assert options["cpus_per_job"].option.unset_text() == "2 with submitit, 1 with ray"
+    assert options["gpus_per_job"].launchers == ("submitit", "ray") and options["gpus_per_job"].option.default == 0
+    assert options["workers"].launchers == ("multiprocess",)
+
+
+ECHOED: list = []  # what the echo launcher was given: (echo_times, cpus_per_job, number of jobs)
+
+
+def _echo_launcher_class():
+    """A launcher as a plugin would add one, with an option of its own and a shared one."""
+    from rgd_bench.sweep.keys import Option
+    from rgd_bench.sweep.launchers.base import CPUS_PER_JOB, Launcher
+    from rgd_bench.values import AT_LEAST_ONE, Spec
+
+    class EchoLauncher(Launcher):
+        """``echo``: records its options and runs nothing."""
+
+        name = "echo"
+        OPTIONS = (Option("echo_times", Spec(int, AT_LEAST_ONE), "times to echo", default=1),
+                   CPUS_PER_JOB.but(default=3))
+
+        def run(self, jobs, retries, on_start, on_finish):
+            ECHOED.append((self.echo_times, self.cpus_per_job, len(jobs)))
+
+    return EchoLauncher
+
+
+def test_a_launchers_declared_option_is_a_flag_a_file_key_a_help_line_and_reaches_it(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from rgd_bench.sweep.cli import build_parser
+
+    monkeypatch.setattr(sys.modules[__name__], "EchoLauncher", _echo_launcher_class(), raising=False)
+    monkeypatch.setitem(LAUNCHERS, "echo", f"{__name__}:EchoLauncher")
+    ECHOED.clear()
+    out = str(tmp_path / "s")
+    assert sweep_main(["launch", *TINY, "--output_dir", out, "--launcher", "echo", "--echo_times", "3"]) == 0
+    sweep = tmp_path / "echo.toml"
+    sweep.write_text('launcher = "echo"\necho_times = 2\ncpus_per_job = 5\n')
+    assert sweep_main(["launch", str(sweep), *TINY, "--output_dir", out]) == 0
+    assert ECHOED == [(3, 3, 6), (2, 5, 6)]  # unset: its own default; set: the file's
+    help_text = " ".join(build_parser().format_help().split())
+    assert "options of the echo launcher: --echo_times ECHO_TIMES times to echo (default: 1)" in help_text
+    assert "(default: 2 with submitit, 1 with ray, 3 with echo)" in help_text  # a shared option, one flag
+    sweep.write_text("echo_times = 0\n")
+    code, err = _sweep_exit(capsys, ["list", str(sweep), *TINY, "--output_dir", out])
+    assert code == 2 and "The key 'echo_times' in " in err and "must be an integer >= 1. Got 0 instead." in err
+    code, err = _sweep_exit(capsys, ["list", *TINY, "--output_dir", out, "--echo_times", "0"])
+    assert code == 2 and "argument --echo_times: must be an integer >= 1. Got '0' instead." in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_shared_option_declared_two_ways_is_an_error(monkeypatch):
+    import sys
+
+    from rgd_bench.sweep.keys import Option
+    from rgd_bench.values import Spec
+
+    echo = _echo_launcher_class()
+    echo.OPTIONS = (Option("cpus_per_job", Spec(float), "CPUs per job"),)
+    monkeypatch.setattr(sys.modules[__name__], "EchoLauncher", echo, raising=False)
+    monkeypatch.setitem(LAUNCHERS, "echo", f"{__name__}:EchoLauncher")
+    with pytest.raises(ValueError, match="declare the option 'cpus_per_job' differently"):
+        launcher_options()

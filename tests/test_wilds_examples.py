@@ -174,7 +174,7 @@ def test_wilds_steps_are_rgd_benchs_steps(registered, name):
 
 def test_hardness_weighted_loader_carries_the_drawn_positions():
     from rgd_bench.integrations.wilds_examples import HWS_LOADER, _get_train_loader
-    from rgd_bench.integrations.wilds_synthetic import SyntheticWaterbirds
+    from rgd_bench.datasets.wilds_synthetic import SyntheticWaterbirds
 
     train = SyntheticWaterbirds().get_subset("train")
     loader = _get_train_loader(lambda *args, **kwargs: None)(HWS_LOADER, train, batch_size=64)
@@ -190,7 +190,7 @@ def test_hardness_weighted_loader_carries_the_drawn_positions():
 def test_hardness_weighted_loader_draws_each_batch_after_the_previous_step():
     """With num_workers=0 (SGD_HWS's default) the k-th batch is drawn after k updates."""
     from rgd_bench.integrations.wilds_examples import HWS_LOADER, _get_train_loader
-    from rgd_bench.integrations.wilds_synthetic import SyntheticWaterbirds
+    from rgd_bench.datasets.wilds_synthetic import SyntheticWaterbirds
 
     train = SyntheticWaterbirds().get_subset("train")
     steps, draws_after = [0], []

@@ -17,8 +17,8 @@ from conftest import REPO_ROOT, comparable_records, read_records, run_module  # 
 from test_train import _kill_mid_way  # noqa: E402
 
 from rgd_bench.algorithms.groupdro import GroupDRO  # noqa: E402
-from rgd_bench.protocols import make_protocol  # noqa: E402
-from rgd_bench.train import plan_run  # noqa: E402
+from rgd_bench.engine.resolution import resolve  # noqa: E402
+from rgd_bench.train import parse  # noqa: E402
 
 SYNTHETIC = ("--dataset", "synthetic_waterbirds")
 # The first line of val_eval.csv and test_eval.csv that WILDS's own examples/run_expt.py (WILDS 2.0.0,
@@ -30,8 +30,13 @@ WILDS_EVAL_CSV_HEADER = ("epoch,acc_avg,acc_y:landbird_background:land,count_y:l
                          "acc_y:waterbird_background:water,count_y:waterbird_background:water,acc_wg")
 
 
+def resolved(*argv):
+    return resolve(parse([*SYNTHETIC, *argv])[0])
+
+
 def protocol_for(tmp_path, *argv):
-    return make_protocol(plan_run([*SYNTHETIC, "--output_dir", str(tmp_path / "unused"), *argv]))
+    run = resolved("--output_dir", str(tmp_path / "unused"), *argv)
+    return run.protocol.open(run)
 
 
 def read_csv(path):
@@ -108,9 +113,9 @@ def test_group_dro_draws_groups_uniformly_as_wilds(tmp_path, flag, uniform):
 
 def test_batches_reach_the_algorithm_one_minibatch_per_group_with_group_ordered_ids(tmp_path):
     for algorithm in ("ALSO", "SGD_HWS"):  # drawn by the protocol / chosen by the algorithm
-        plan = plan_run([*SYNTHETIC, "--algorithm", algorithm, "--hparams", '{"also_groups": "example"}'
-                         if algorithm == "ALSO" else "{}", "--output_dir", str(tmp_path / "unused")])
-        protocol = make_protocol(plan)
+        plan = resolved("--algorithm", algorithm, "--hparams", '{"also_groups": "example"}'
+                        if algorithm == "ALSO" else "{}", "--output_dir", str(tmp_path / "unused"))
+        protocol = plan.protocol.open(plan)
         model = plan.algorithm_cls(protocol.input_shape, protocol.num_classes, protocol.num_domains, plan.hparams)
         protocol.prepare(model)
         assert model.forward_groups_together
@@ -127,9 +132,9 @@ def test_batches_reach_the_algorithm_one_minibatch_per_group_with_group_ordered_
 def test_also_inverse_frequency_gets_the_wilds_training_labels(tmp_path):
     """Under WILDS the domains are WILDS's groups: pi over group x class starts at the inverse
     counts of the training split, and at 0 for the cells that never occur."""
-    plan = plan_run([*SYNTHETIC, "--algorithm", "ALSO", "--output_dir", str(tmp_path / "unused"), "--hparams",
-                     '{"also_groups": "domain_class", "also_pi_init": "inverse_frequency"}'])
-    protocol = make_protocol(plan)
+    plan = resolved("--algorithm", "ALSO", "--output_dir", str(tmp_path / "unused"), "--hparams",
+                    '{"also_groups": "domain_class", "also_pi_init": "inverse_frequency"}')
+    protocol = plan.protocol.open(plan)
     model = plan.algorithm_cls(protocol.input_shape, protocol.num_classes, protocol.num_domains, plan.hparams)
     protocol.prepare(model)
     labels = torch.as_tensor(protocol.train.y_array)

@@ -3,31 +3,30 @@ Waterbirds-like dataset through WILDS's own splits, grouper and eval."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 
 import pytest
 import torch
+
+from conftest import fresh_python
 
 pytest.importorskip("wilds", reason="WILDS support needs 'rgd_bench[wilds]'")
 
 
 def test_import_wilds_starts_no_update_check_and_leaves_outdated_importable():
     probe = ("import sys, threading\n"
-             "from rgd_bench.integrations.wilds_support import import_wilds\n"
+             "from rgd_bench.datasets.wilds_support import import_wilds\n"
              "import_wilds()\n"
              "import wilds.version\n"
              "assert wilds.version.check_outdated is None, 'the update check is armed'\n"
              "assert [t.name for t in threading.enumerate()] == ['MainThread']\n"
              "assert 'outdated' not in sys.modules or sys.modules['outdated'] is not None\n"
              "import importlib.util; print(importlib.util.find_spec('outdated') is not None)\n")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(importlib.util.find_spec("outdated") is not None)
+    assert fresh_python(probe) == str(importlib.util.find_spec("outdated") is not None)
 
 
 def test_fallback_scatter_computes_group_means_as_torch_scatter():
-    from rgd_bench.integrations import _torch_scatter_fallback as fallback
+    from rgd_bench.datasets import _torch_scatter_fallback as fallback
 
     src = torch.tensor([1.0, 2.0, 3.0, 10.0, 4.0])
     index = torch.tensor([0, 0, 2, 3, 2])
@@ -50,7 +49,7 @@ def test_fallback_scatter_computes_group_means_as_torch_scatter():
 
 @pytest.fixture(scope="module")
 def dataset():
-    from rgd_bench.integrations.wilds_synthetic import SyntheticWaterbirds
+    from rgd_bench.datasets.wilds_synthetic import SyntheticWaterbirds
 
     return SyntheticWaterbirds()
 
@@ -117,7 +116,7 @@ def _fake_civilcomments(root):
 def test_civilcomments_loads_under_pandas_3_through_the_guard(tmp_path):
     import pandas as pd
 
-    from rgd_bench.integrations.wilds_support import _set_infer_string, import_wilds, load_wilds_dataset
+    from rgd_bench.datasets.wilds_support import _set_infer_string, import_wilds, load_wilds_dataset
 
     _fake_civilcomments(tmp_path)
     before = _set_infer_string()

@@ -1,8 +1,13 @@
-"""Built-in algorithms; importing this package registers them in ``ALGORITHMS``."""
+"""Built-in algorithms; importing this package registers them in ``ALGORITHMS``.
+
+One file per algorithm, DomainBed's interface (``base.Algorithm``).  May import
+``registry``, ``hparams``, ``values``, ``errors`` and ``networks``; never the engine, the
+sweep, the report or ``integrations`` (DomainBed's own algorithms join ``ALGORITHMS``
+through an entry point, like any plugin)."""
 from rgd_bench.algorithms import also, erm, groupdro, hws, rgd  # noqa: F401  (registration)
 from rgd_bench.algorithms.base import Algorithm
-from rgd_bench.integrations import domainbed_algorithms
 
-domainbed_algorithms.register()  # DomainBed's own algorithms, when a DomainBed checkout is importable
+# DomainBed's own algorithms join ALGORITHMS as any plugin does, through the entry point
+# ``rgd_bench.algorithms`` of pyproject.toml (rgd_bench.integrations.from_domainbed).
 
 __all__ = ["Algorithm"]

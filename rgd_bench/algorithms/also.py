@@ -31,6 +31,8 @@ all saved in checkpoints.
 """
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -100,6 +102,48 @@ def pi_step(pi: torch.Tensor, log_pi_hat: torch.Tensor, gain: torch.Tensor, lr: 
     """Mirror ascent on the simplex with a KL prox towards ``pi_hat``."""
     log_pi = (torch.log(pi + FLOAT32_EPS) + decay * lr * log_pi_hat + lr * gain) / (1 + decay * lr)
     return torch.softmax(log_pi / temperature, dim=-1)
+
+
+def also_step(parameters: Sequence[torch.nn.Parameter], optimizer: CoupledAdam, pi: torch.Tensor,
+              previous_pi_gain: torch.Tensor, has_previous_pi_gain: torch.Tensor,
+              step_pi: Callable[[torch.Tensor], torch.Tensor],
+              objective: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+              *, optimistic: bool, alpha: float, max_grad_norm: float | None = None) -> torch.Tensor:
+    """One ALSO step of theta and pi, in place; returns the objective minimised.
+
+    ``objective(pi_used)`` evaluates the model now and returns ``(objective, gain)``: the
+    pi-weighted loss to minimise and each group's gain (the sum of its scaled losses,
+    detached).  ``step_pi(gain)`` is the mirror-ascent step of ``pi`` (``pi_step``).
+    Optimistic: theta and pi are first extrapolated from the previous step's gradients
+    (``optimizer.extrapolate(alpha)``, ``step_pi(previous_pi_gain)``), the gradients taken
+    there, and the step made from the saved theta and the current pi.  ``max_grad_norm``
+    clips the gradient before it is remembered and applied.  ``pi``,
+    ``previous_pi_gain`` and ``has_previous_pi_gain`` are the owner's buffers.
+    """
+    parameters = list(parameters)
+    pi_used = pi
+    if optimistic:  # gradients at the extrapolated point, the step from the saved one
+        anchor = [p.detach().clone() for p in parameters]
+        optimizer.extrapolate(alpha)
+        if has_previous_pi_gain:
+            pi_used = step_pi(previous_pi_gain)
+    value, gain = objective(pi_used)
+    optimizer.zero_grad()
+    value.backward()
+    if max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+    if optimistic:
+        optimizer.remember_gradients()
+        with torch.no_grad():
+            for p, saved in zip(parameters, anchor):
+                p.copy_(saved)
+    optimizer.step()
+
+    if optimistic:
+        previous_pi_gain.copy_(gain)
+        has_previous_pi_gain.fill_(True)
+    pi.copy_(step_pi(gain))
+    return value
 
 
 @ALGORITHMS.register()
@@ -180,29 +224,15 @@ class ALSO(ERM):
         if len(self.pi) == 0:
             raise RuntimeError("ALSO with also_groups='example' needs bind_training_examples() first.")
         scale = len(self.pi) / len(all_y)
-        optimistic = self.hparams["also_mode"] == "optimistic"
-        pi_used = self.pi
-        if optimistic:
-            anchor = [p.detach().clone() for p in self.network.parameters()]
-            self.optimizer.extrapolate(self.hparams["also_alpha"])
-            if self.has_previous_pi_gain:
-                pi_used = self._pi_step(self.previous_pi_gain)
+        evaluated = {}
 
-        losses = F.cross_entropy(self.predict(all_x), all_y, reduction="none")
-        scaled = scale * losses
-        objective = (pi_used[groups] * scaled).sum()
-        self.optimizer.zero_grad()
-        objective.backward()
-        if optimistic:
-            self.optimizer.remember_gradients()
-            with torch.no_grad():
-                for p, saved in zip(self.network.parameters(), anchor):
-                    p.copy_(saved)
-        self.optimizer.step()
+        def objective(pi_used: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            losses = evaluated["losses"] = F.cross_entropy(self.predict(all_x), all_y, reduction="none")
+            scaled = scale * losses
+            gain = torch.zeros_like(self.pi).index_add_(0, groups, scaled.detach())
+            return (pi_used[groups] * scaled).sum(), gain
 
-        gain = torch.zeros_like(self.pi).index_add_(0, groups, scaled.detach())
-        if optimistic:
-            self.previous_pi_gain.copy_(gain)
-            self.has_previous_pi_gain.fill_(True)
-        self.pi.copy_(self._pi_step(gain))
-        return {"loss": losses.mean().item(), "objective": objective.item(), "pi_max": self.pi.max().item()}
+        value = also_step(self.network.parameters(), self.optimizer, self.pi, self.previous_pi_gain,
+                          self.has_previous_pi_gain, self._pi_step, objective,
+                          optimistic=self.hparams["also_mode"] == "optimistic", alpha=self.hparams["also_alpha"])
+        return {"loss": evaluated["losses"].mean().item(), "objective": value.item(), "pi_max": self.pi.max().item()}

@@ -15,7 +15,8 @@ from torchvision.datasets import ImageFolder
 from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
 from rgd_bench.errors import MissingDataError
-from rgd_bench.hparams import DROPOUT, HParam
+from rgd_bench.hparams import HParam
+from rgd_bench.networks.hparams import resnet_space
 from rgd_bench.registry import DATASETS
 
 ImageFile.LOAD_TRUNCATED_IMAGES = True
@@ -49,11 +50,7 @@ class MultipleEnvironmentImageFolder(MultipleDomainDataset):
     NEEDS_DATA_DIR = True
     HPARAMS = {
         "data_augmentation": HParam(True, lambda r: True),
-        "resnet18": HParam(False, lambda r: False),
-        "pretrained": HParam(True, lambda r: True,
-                             doc="ImageNet weights from the local torch hub cache; false = random init"),
-        "resnet_dropout": HParam(0.0, lambda r: float(r.choice([0.0, 0.1, 0.5])), DROPOUT),
-        "freeze_bn": HParam(False, lambda r: False),
+        **resnet_space(),
     }
 
     def __init__(self, root, test_envs, hparams):

@@ -18,7 +18,7 @@ from torchvision.transforms.functional import rotate
 from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
 from rgd_bench.errors import MissingDataError
-from rgd_bench.hparams import image_featurizer_space
+from rgd_bench.networks.hparams import image_featurizer_space
 from rgd_bench.registry import DATASETS
 
 

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from rgd_bench.datasets.base import MultipleDomainDataset
-from rgd_bench.hparams import mlp_space
+from rgd_bench.networks.hparams import mlp_space
 from rgd_bench.registry import DATASETS
 
 

@@ -6,7 +6,7 @@ from torch.utils.data import TensorDataset
 
 from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.environments import ENVIRONMENTS as ENVIRONMENT_NAMES
-from rgd_bench.hparams import mlp_space
+from rgd_bench.networks.hparams import mlp_space
 from rgd_bench.registry import DATASETS
 
 

@@ -1,5 +1,5 @@
 """WILDS datasets in the dataset registry, trained under WILDS's protocol
-(``rgd_bench.protocols.wilds``).
+(``rgd_bench.engine.protocols.wilds``).
 
 Each class carries WILDS's configuration for its dataset (``examples/configs/datasets.py``
 of WILDS 2.0.0): the default ``groupby_fields``, the official validation metric, the image
@@ -17,20 +17,26 @@ regression) are explained when named: train them with WILDS's own ``run_expt.py`
 """
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
 from typing import Any
 
 from rgd_bench.datasets.base import MultipleDomainDataset
 from rgd_bench.datasets.wilds_transforms import ImageTransform
 from rgd_bench.errors import MissingDataError
-from rgd_bench.hparams import BATCH_SIZE, DROPOUT, MOMENTUM, HParam, mlp_space
+from rgd_bench.hparams import BATCH_SIZE, MOMENTUM, HParam
+from rgd_bench.networks.hparams import mlp_space, resnet_space
 from rgd_bench.registry import DATASETS
 from rgd_bench.values import NON_NEGATIVE, POSITIVE, Range
 
 
 def _fixed(value, within: Range | None = None) -> HParam:
     return HParam(value, lambda r: value, within)
+
+
+def _held_at_default(space: dict[str, HParam]) -> dict[str, HParam]:
+    """``space`` with every random draw replaced by the default (WILDS fixes them per dataset)."""
+    return {name: dataclasses.replace(hp, sampler=lambda r, value=hp.default: value) for name, hp in space.items()}
 
 
 def _log_uniform_around(value: float) -> HParam:
@@ -50,15 +56,14 @@ class WildsBenchmark(MultipleDomainDataset):
     TRANSFORM: ImageTransform | None = None
     DATASET_KWARGS: dict[str, Any] = {}
     NEEDS_DATA_DIR = True
-    N_TRAIN = 0  # size of WILDS's train split: sets the default steps and checkpoints
-    N_EPOCHS = 1
+    N_EPOCHS = 1  # an epoch is a pass over WILDS's train split (rgd_bench.engine.protocols.wilds)
     # Keys of the dataset's space that win over an algorithm's own (WILDS fixes the
     # optimizer per dataset; algorithms only expose it for DomainBed's datasets).
     HPARAMS_OVER_ALGORITHM: tuple[str, ...] = ()
 
     def __init__(self, root: str | None, test_envs, hparams: dict[str, Any]):
         super().__init__(root, test_envs, hparams)
-        from rgd_bench.integrations.wilds_support import load_wilds_dataset
+        from rgd_bench.datasets.wilds_support import load_wilds_dataset
 
         root_dir = root if root is not None else "data"
         try:
@@ -76,12 +81,6 @@ class WildsBenchmark(MultipleDomainDataset):
         else:
             self.input_shape = tuple(self.wilds_dataset[0][0].shape)
 
-    @classmethod
-    def default_steps(cls, batch_size: int) -> tuple[int, int]:
-        """(steps, checkpoint_freq): WILDS's epochs, evaluated after every epoch."""
-        per_epoch = math.ceil(cls.N_TRAIN / batch_size)
-        return cls.N_EPOCHS * per_epoch, per_epoch
-
     def transform(self, is_training: bool):
         return None if self.TRANSFORM is None else self.TRANSFORM.build(is_training)
 
@@ -94,10 +93,7 @@ def _image_hparams(optimizer: str, lr: float, weight_decay: float, batch_size: i
         "lr": _log_uniform_around(lr),
         "weight_decay": _fixed(weight_decay, NON_NEGATIVE),
         "batch_size": _fixed(batch_size, BATCH_SIZE),
-        "resnet18": _fixed(False),
-        "pretrained": _fixed(pretrained),
-        "resnet_dropout": _fixed(0.0, DROPOUT),
-        "freeze_bn": _fixed(False),
+        **_held_at_default(resnet_space(pretrained)),
     }
 
 
@@ -108,7 +104,7 @@ class WildsImages(WildsBenchmark):
 
 @DATASETS.register("waterbirds")
 class Waterbirds(WildsImages):
-    WILDS_NAME, N_TRAIN, N_EPOCHS = "waterbirds", 4795, 300
+    WILDS_NAME, N_EPOCHS = "waterbirds", 300
     GROUPBY_FIELDS, VAL_METRIC = ("background", "y"), "acc_wg"
     TRANSFORM = ImageTransform("image_resize_and_center_crop", (224, 224), None, 256.0 / 224.0)
     HPARAMS = _image_hparams("sgd", 1e-5, 1.0, 128, True)
@@ -116,7 +112,7 @@ class Waterbirds(WildsImages):
 
 @DATASETS.register("celebA")
 class CelebA(WildsImages):
-    WILDS_NAME, N_TRAIN, N_EPOCHS = "celebA", 162770, 200
+    WILDS_NAME, N_EPOCHS = "celebA", 200
     GROUPBY_FIELDS, VAL_METRIC = ("male", "y"), "acc_wg"
     TRANSFORM = ImageTransform("image_base", (178, 218))
     HPARAMS = _image_hparams("sgd", 1e-3, 0.0, 64, True)
@@ -124,7 +120,7 @@ class CelebA(WildsImages):
 
 @DATASETS.register("camelyon17")
 class Camelyon17(WildsImages):
-    WILDS_NAME, N_TRAIN, N_EPOCHS = "camelyon17", 302436, 10
+    WILDS_NAME, N_EPOCHS = "camelyon17", 10
     GROUPBY_FIELDS, VAL_METRIC = ("hospital",), "acc_avg"
     TRANSFORM = ImageTransform("image_base", (96, 96), (96, 96))
     HPARAMS = _image_hparams("sgd", 1e-3, 1e-2, 32, False)
@@ -132,7 +128,7 @@ class Camelyon17(WildsImages):
 
 @DATASETS.register("iwildcam")
 class IWildCam(WildsImages):
-    WILDS_NAME, N_TRAIN, N_EPOCHS = "iwildcam", 129809, 12
+    WILDS_NAME, N_EPOCHS = "iwildcam", 12
     GROUPBY_FIELDS, VAL_METRIC = ("location",), "F1-macro_all"
     TRANSFORM = ImageTransform("image_base", None, (448, 448))
     HPARAMS = _image_hparams("adam", 3e-5, 0.0, 16, True)
@@ -140,7 +136,7 @@ class IWildCam(WildsImages):
 
 @DATASETS.register("fmow")
 class FMoW(WildsImages):
-    WILDS_NAME, N_TRAIN, N_EPOCHS = "fmow", 76863, 60
+    WILDS_NAME, N_EPOCHS = "fmow", 60
     GROUPBY_FIELDS, VAL_METRIC = ("year",), "acc_worst_region"
     TRANSFORM = ImageTransform("image_base", (224, 224))
     DATASET_KWARGS = {"seed": 111, "use_ood_val": True}
@@ -149,7 +145,7 @@ class FMoW(WildsImages):
 
 @DATASETS.register("rxrx1")
 class RxRx1(WildsImages):
-    WILDS_NAME, N_TRAIN, N_EPOCHS = "rxrx1", 40612, 90
+    WILDS_NAME, N_EPOCHS = "rxrx1", 90
     GROUPBY_FIELDS, VAL_METRIC = ("experiment",), "acc_avg"
     TRANSFORM = ImageTransform("rxrx1", (256, 256), (256, 256))
     HPARAMS = _image_hparams("adam", 1e-3, 1e-5, 72, True)
@@ -157,9 +153,9 @@ class RxRx1(WildsImages):
 
 @DATASETS.register("synthetic_waterbirds")
 class SyntheticWaterbirdsBenchmark(WildsBenchmark):
-    """``rgd_bench.integrations.wilds_synthetic``: made in memory, no --data_dir needed."""
+    """``rgd_bench.datasets.wilds_synthetic``: made in memory, no --data_dir needed."""
 
-    WILDS_NAME, N_TRAIN, N_EPOCHS = "synthetic_waterbirds", 2000, 20
+    WILDS_NAME, N_EPOCHS = "synthetic_waterbirds", 20
     GROUPBY_FIELDS, VAL_METRIC = ("background", "y"), "acc_wg"
     NEEDS_DATA_DIR = False
     HPARAMS = {"batch_size": HParam(64, lambda r: int(2 ** r.uniform(5, 8)), BATCH_SIZE), **mlp_space()}

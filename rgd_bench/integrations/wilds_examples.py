@@ -1,5 +1,9 @@
 """rgd_bench's algorithms inside WILDS's own training script, ``examples/run_expt.py``.
 
+The direction is rgd_bench -> WILDS's examples.  WILDS's datasets inside rgd_bench are no
+integration: they are datasets (``rgd_bench.datasets.wilds_benchmarks``, with
+``wilds_support`` and ``wilds_synthetic`` beside it).
+
 WILDS's training code is not pip-installed: it is the ``examples/`` folder of a WILDS
 checkout, whose modules import each other as top-level ``configs``, ``algorithms``,
 ``utils``...  With that folder on ``sys.path``, ``register()`` makes RGD, SGD_HWS and
@@ -37,7 +41,7 @@ On WILDS's side:
 - ALSO, simplified: ``pi`` weighs the groups of WILDS's train grouper (``--groupby_fields``)
   that occur in the training split (rgd_bench's ``also_groups``: domain or class or
   domain x class are those groupings; per-example ``pi`` is not offered).  The step is rgd_bench's
-  (``pi_step``, ``CoupledAdam``, optimistic or descent-ascent) with ``lr`` and
+  (``also.also_step``: ``pi_step``, ``CoupledAdam``, optimistic or descent-ascent) with ``lr`` and
   ``weight_decay`` from WILDS's config; ``--optimizer`` and ``--optimizer_kwargs`` are
   ignored (with a warning) because ALSO's extrapolation lives in its optimizer;
   ``gradient_accumulation_steps`` must be 1; ``max_grad_norm`` clips the gradient before it
@@ -66,11 +70,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from rgd_bench.algorithms._hardness import HardnessHistory
-from rgd_bench.algorithms.also import CoupledAdam, pi_step
+from rgd_bench.algorithms.also import CoupledAdam, also_step, pi_step
 from rgd_bench.algorithms.hws import HWS_HPARAMS, history_options
 from rgd_bench.algorithms.rgd import rgd_weights
 from rgd_bench.errors import UsageError
-from rgd_bench.integrations.wilds_support import import_wilds, pandas_object_strings
+from rgd_bench.datasets.wilds_support import import_wilds, pandas_object_strings
 
 PROG = "python -m rgd_bench.integrations.wilds_examples"
 ALGORITHM_NAMES = ("RGD", "SGD_HWS", "ALSO")
@@ -271,36 +275,23 @@ class _ALSO:
         return (weights * losses).sum() * len(self.pi) / max(len(losses), 1)
 
     def update(self, batch, unlabeled_batch=None, is_epoch_end=False):
-        optimistic = self.also_mode == "optimistic"
-        pi_used = self.pi
-        if optimistic:  # gradients at the extrapolated point, the step from the saved one
-            anchor = [p.detach().clone() for p in self.model.parameters()]
-            self.optimizer.extrapolate(self.also_alpha)
-            if self.has_previous_pi_gain:
-                pi_used = self._pi_step(self.previous_pi_gain)
-        results = self.process_batch(batch, unlabeled_batch)
-        objective = self.objective(results, pi_used)
-        results["objective"] = objective.item()
-        self.optimizer.zero_grad()
-        objective.backward()
-        if self.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
-        if optimistic:
-            self.optimizer.remember_gradients()
-            with torch.no_grad():
-                for p, saved in zip(self.model.parameters(), anchor):
-                    p.copy_(saved)
-        self.optimizer.step()
+        results = {}
+
+        def objective(pi_used: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            results.update(self.process_batch(batch, unlabeled_batch))
+            losses = _elementwise(self.loss, results).detach()
+            slots = self.group_slot[results["g"]]
+            gain = torch.zeros_like(self.pi).index_add_(0, slots, losses * len(self.pi) / len(losses))
+            return self.objective(results, pi_used), gain
+
+        # rgd_bench's ALSO step (also.py), on WILDS's model, loss and groups.
+        objective_value = also_step(self.model.parameters(), self.optimizer, self.pi, self.previous_pi_gain,
+                                    self.has_previous_pi_gain, self._pi_step, objective,
+                                    optimistic=self.also_mode == "optimistic", alpha=self.also_alpha,
+                                    max_grad_norm=self.max_grad_norm)
+        results["objective"] = objective_value.item()
         self.step_schedulers(is_epoch=False, metrics=self.log_dict, log_access=False)
         self.model.zero_grad()
-
-        losses = _elementwise(self.loss, results).detach()
-        slots = self.group_slot[results["g"]]
-        gain = torch.zeros_like(self.pi).index_add_(0, slots, losses * len(self.pi) / len(losses))
-        if optimistic:
-            self.previous_pi_gain.copy_(gain)
-            self.has_previous_pi_gain.fill_(True)
-        self.pi.copy_(self._pi_step(gain))
         results["group_pi"] = self._over_all_groups(self.pi)
         self.update_log(results)
         self.batch_idx = 0 if is_epoch_end else self.batch_idx + 1
@@ -468,7 +459,7 @@ def register(names: Sequence[str] = ALGORITHM_NAMES) -> None:
 
 def _get_dataset(original: Callable) -> Callable:
     def get_dataset(dataset: str, version=None, unlabeled: bool = False, **dataset_kwargs):
-        from rgd_bench.integrations.wilds_synthetic import SYNTHETIC_DATASETS
+        from rgd_bench.datasets.wilds_synthetic import SYNTHETIC_DATASETS
 
         if dataset in SYNTHETIC_DATASETS:
             if unlabeled:
@@ -485,7 +476,7 @@ def register_synthetic_datasets() -> None:
     wilds = import_wilds()
     import configs.datasets
 
-    from rgd_bench.integrations.wilds_synthetic import SYNTHETIC_DATASETS
+    from rgd_bench.datasets.wilds_synthetic import SYNTHETIC_DATASETS
 
     for name in SYNTHETIC_DATASETS:
         if name not in wilds.supported_datasets:

@@ -72,7 +72,7 @@ def launch(sweep: str, output_dir: str, quick: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from rgd_bench.report.cli import check_output_paths, write_atomically
     from rgd_bench.report.records import load_sweeps
-    from rgd_bench.train import check_writable
+    from rgd_bench.rundir import check_writable
 
     args = build_parser().parse_args(argv)
     output_dir = args.output_dir or os.path.join("sweep_output", "paper_checks_quick" if args.quick else "paper_checks")

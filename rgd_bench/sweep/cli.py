@@ -20,12 +20,13 @@ from rgd_bench._cli import ArgumentParser, run_cli
 from rgd_bench._files import UnreadableFile, read_regular
 from rgd_bench.errors import UsageError
 from rgd_bench.sweep import help as sweep_help
-from rgd_bench.sweep.launchers import LAUNCHERS, make_launcher
 from rgd_bench.sweep.jobs import (DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, RUNNING, STATES, adopt_legacy_dirs,
                                   failure_of, job_state)
-from rgd_bench.sweep.plan import SPEC_KEYS, SweepSpec, plan_jobs
-from rgd_bench.train import check_writable
-from rgd_bench.values import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Spec
+from rgd_bench.sweep.keys import Option
+from rgd_bench.sweep.launchers import LAUNCHERS, launcher_options, make_launcher
+from rgd_bench.sweep.plan import SPEC_FIELDS, SPEC_OPTIONS, SweepSpec, plan_jobs
+from rgd_bench.rundir import check_writable
+from rgd_bench.values import NON_NEGATIVE, Spec
 
 PROG = "python -m rgd_bench.sweep"
 COMMANDS = tuple(sweep_help.COMMANDS)  # launch, status, list, delete_incomplete
@@ -40,40 +41,34 @@ DEFAULT_SWEEP: dict[str, Any] = {
     "output_dir": "sweep_output/default",
     "launcher": "multiprocess",
 }
-# Every key of a sweep, as a flag and in a sweep file, declared once: the plan's keys
-# (plan.SPEC_KEYS) and these, of how it runs.
-RUN_KEYS: dict[str, Spec] = {
-    "launcher": Spec(str, choices=tuple(LAUNCHERS)), "workers": Spec(int, AT_LEAST_ONE),
-    "threads": Spec(int, AT_LEAST_ONE),
-    "retries": Spec(int, NON_NEGATIVE), "skip_confirmation": Spec(bool), "partition": Spec(str),
-    "time_min": Spec(int, POSITIVE), "gpus_per_job": Spec(int, NON_NEGATIVE), "cpus_per_job": Spec(int, AT_LEAST_ONE),
-    "mem_gb": Spec(int, POSITIVE), "cluster": Spec(str, choices=("slurm", "local", "debug")), "ray_address": Spec(str),
-}
-KEYS = {**SPEC_KEYS, **RUN_KEYS}
-# What each key is; its default is added from where it is declared (sweep/help.py).
-HELP = {
-    "datasets": "datasets to sweep over (listed below)", "algorithms": "algorithms to sweep over (listed below)",
-    "n_hparams_from": "first hparams_seed", "n_hparams": "random hyperparameter draws per job (hparams_seeds)",
-    "n_trials": "trials (trial_seeds) of each draw", "steps": "steps per run",
-    "checkpoint_freq": "steps between checkpoints",
-    "hparams": "JSON object of hyperparameter overrides for every job",
-    "holdout_fraction": "DomainBed datasets: share of each environment held out",
-    "single_test_envs": "only single test environments; off: singles and pairs, as DomainBed",
-    "data_dir": "root of on-disk datasets", "output_dir": "the sweep directory: one run directory per job",
-    "launcher": "how jobs run (listed below)", "workers": "multiprocess: worker processes",
-    "threads": "multiprocess: torch threads per worker", "retries": "extra attempts for a job that fails",
-    "skip_confirmation": "launch and delete_incomplete ask nothing first (they ask on a terminal, except for the "
-                         "default sweep's launch)",
-    "partition": "Slurm partition", "time_min": "Slurm time limit per job, minutes (requeued on timeout)",
-    "gpus_per_job": "GPUs per job", "cpus_per_job": "CPUs per job", "mem_gb": "Slurm memory per job, GB",
-    "cluster": "submitit executor: slurm, local or debug",
-    "ray_address": "ray.init address",
-    "plugins": ".py files or modules that register your algorithms and datasets, imported by every job "
-               "(files by absolute path; not part of a job's id)",
-}
-# What a key is when neither a sweep file, nor the default sweep, nor a flag sets it.
-BASE_SETTINGS: dict[str, Any] = {"launcher": "multiprocess", "retries": 0, "skip_confirmation": False}
-SLURM_KEYS = ("partition", "time_min", "gpus_per_job", "cpus_per_job", "mem_gb", "cluster", "ray_address")
+def run_options() -> tuple[Option, ...]:
+    """The sweep's own keys, of how it runs (each launcher declares its own: ``Launcher.OPTIONS``)."""
+    return (
+        Option("launcher", Spec(str, choices=tuple(LAUNCHERS)), "how jobs run (listed below)", default="multiprocess"),
+        Option("retries", Spec(int, NON_NEGATIVE), "extra attempts for a job that fails", default=0),
+        Option("skip_confirmation", Spec(bool), "launch and delete_incomplete ask nothing first (they ask on a "
+                                                "terminal, except for the default sweep's launch)", default=False),
+    )
+
+
+def sweep_options() -> dict[str, Option]:
+    """Every key of a sweep, as a flag and in a sweep file, each declared once: the plan's
+    (``SweepSpec``'s fields), the sweep's own (``run_options``) and the launchers' (their ``OPTIONS``)."""
+    options: dict[str, Option] = {}
+    for option in [*SPEC_OPTIONS.values(), *run_options(), *(o.option for o in launcher_options().values())]:
+        if option.name in options:
+            raise ValueError(f"The sweep key {option.name!r} is declared twice (the plan, the sweep's own keys "
+                             f"and the launchers' options share one namespace).")
+        options[option.name] = option
+    return options
+
+
+def base_settings() -> dict[str, Any]:
+    """What the sweep's own keys are when neither a sweep file, nor the default sweep, nor a flag
+    sets them (a launcher's options left unset take the launcher's defaults)."""
+    return {option.name: option.default for option in run_options()}
+
+
 MAX_SWEEP_FILE_BYTES = 2**20
 PATH_FLAGS = ("--data_dir", "--output_dir")  # their values may end in .toml without being a sweep file
 
@@ -86,23 +81,34 @@ def _describe_command(parser, namespace) -> None:
     parser.epilog = sweep_help.epilog(namespace, DEFAULT_SWEEP)
 
 
+def _add_option(group, option: Option, default_sweep: dict[str, Any]) -> None:
+    text = f"{option.help} {sweep_help.default_of(option, default_sweep)}".strip()
+    spec = option.spec
+    if spec.kind is bool:
+        group.add_argument(f"--{option.name}", action="store_true", default=None, help=text)
+    elif spec.kind is list:
+        group.add_argument(f"--{option.name}", nargs="+", type=spec.item.parse, help=text)
+    else:
+        group.add_argument(f"--{option.name}", type=spec.parse, help=text)
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, usage=sweep_help.usage(None), before_help=_describe_command,
                             description="Plan, launch and inspect sweeps of training runs. A sweep file "
                                         "(SWEEP.toml) may come anywhere; `COMMAND --help` describes a command.")
     parser.add_argument("command", choices=COMMANDS, help=argparse.SUPPRESS)
-    slurm = parser.add_argument_group("submitit (Slurm) and ray launchers")
-    for key, spec in KEYS.items():
-        if key == "train_args":
-            continue  # a table: sweep files only
-        group = slurm if key in SLURM_KEYS else parser
-        text = f"{HELP.get(key, '')} {sweep_help.default_of(key, BASE_SETTINGS, DEFAULT_SWEEP)}".strip()
-        if spec.kind is bool:
-            group.add_argument(f"--{key}", action="store_true", default=None, help=text)
-        elif spec.kind is list:
-            group.add_argument(f"--{key}", nargs="+", type=spec.item.parse, help=text)
-        else:
-            group.add_argument(f"--{key}", type=spec.parse, help=text)
+    readers = {name: shown.launchers for name, shown in launcher_options().items()}
+    groups: dict[tuple[str, ...], Any] = {}  # one per launcher, or per launchers that share options
+    for name, option in sweep_options().items():
+        if option.spec.kind is dict:  # [train_args] is a table: sweep files only
+            continue
+        group = parser
+        if name in readers:
+            if readers[name] not in groups:
+                title = f"options of the {' and '.join(readers[name])} launcher{'s' * (len(readers[name]) > 1)}"
+                groups[readers[name]] = parser.add_argument_group(title)
+            group = groups[readers[name]]
+        _add_option(group, option, DEFAULT_SWEEP)
     return parser
 
 
@@ -132,13 +138,14 @@ def load_sweep_file(path: str) -> dict[str, Any]:
         raise UsageError(f"The sweep file {path!r} is not UTF-8 text (byte {error.start}).") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"The sweep file {path!r} is not valid TOML: {error}.") from None
-    unknown = sorted(set(values) - set(KEYS))
+    options = sweep_options()
+    unknown = sorted(set(values) - set(options))
     if unknown:
-        raise UsageError(f"Unknown key {unknown[0]!r} in {path!r}; valid keys: {', '.join(sorted(KEYS))}.")
+        raise UsageError(f"Unknown key {unknown[0]!r} in {path!r}; valid keys: {', '.join(sorted(options))}.")
     if isinstance(values.get("hparams"), dict):
         values["hparams"] = json.dumps(values["hparams"], sort_keys=True)
     for key, value in values.items():
-        message = KEYS[key].message(f"The key {key!r} in {path!r}", value)
+        message = options[key].spec.message(f"The key {key!r} in {path!r}", value)
         if message:
             raise UsageError(message)
     return values
@@ -146,7 +153,7 @@ def load_sweep_file(path: str) -> dict[str, Any]:
 
 def resolve_settings(args, sweep_file: str | None) -> dict[str, Any]:
     """Defaults < sweep file < command-line flags."""
-    settings: dict[str, Any] = dict(BASE_SETTINGS)
+    settings: dict[str, Any] = base_settings()
     if sweep_file:
         settings.update(load_sweep_file(sweep_file))
     elif not (args.datasets or args.algorithms):  # the bare commands act on the default sweep
@@ -156,15 +163,14 @@ def resolve_settings(args, sweep_file: str | None) -> dict[str, Any]:
         settings["skip_confirmation"] = True
     flags = {k: v for k, v in vars(args).items() if v is not None and k != "command"}
     settings.update(flags)
-    for required in ("datasets", "algorithms", "output_dir"):
+    for required in (name for name, option in SPEC_OPTIONS.items() if option.required):
         if not settings.get(required):
             raise UsageError(f"--{required} is required (or give a sweep file that sets it).")
     return settings
 
 
 def spec_from(settings: dict[str, Any]) -> SweepSpec:
-    spec_values = {k: v for k, v in settings.items() if k in SPEC_KEYS and k != "train_args"}
-    return SweepSpec(**spec_values, extra=dict(settings.get("train_args", {})))
+    return SweepSpec(**{SPEC_FIELDS[key]: value for key, value in settings.items() if key in SPEC_FIELDS})
 
 
 def status_table(counts: dict[tuple[str, str], dict[str, int]]) -> list[str]:

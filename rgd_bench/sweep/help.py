@@ -2,14 +2,12 @@
 may use (algorithms, datasets, launchers), read from where they are declared."""
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import os
 from typing import Any
 
 from rgd_bench._cli import describe_default, term_lines
-from rgd_bench.sweep.plan import SweepSpec
-from rgd_bench.train import UNSET_MEANS
+from rgd_bench.sweep.keys import Option
+from rgd_bench.engine.config import UNSET_MEANS
 
 COMMANDS = {
     "launch": "run every job that is not done (failed and interrupted ones again, resumed from their "
@@ -19,44 +17,26 @@ COMMANDS = {
     "list": "print every planned job: its state, its run directory and its arguments",
     "delete_incomplete": "delete the run directories of incomplete and failed jobs (running ones are kept)",
 }
-REQUIRED = ("datasets", "algorithms", "output_dir")
 
 
 def usage(command: str | None) -> str:
     return f"%(prog)s {command or 'COMMAND'} [SWEEP.toml] [options]"
 
 
-def _run_unset() -> dict[str, str]:
-    """What the launchers do with a key left out, from the launchers' own defaults."""
-    from rgd_bench.sweep.launchers.multiprocess import default_layout
-    from rgd_bench.sweep.launchers.submitit_launcher import SlurmOptions
-
-    cores = os.cpu_count() or 1
-    workers, _ = default_layout(cores)
-    slurm = SlurmOptions()
-    return {
-        "workers": f"one per GPU, else {workers} on this machine's {cores} CPU cores",
-        "threads": "the CPU cores divided among the workers",
-        "partition": "the cluster's default", "time_min": str(slurm.time_min), "gpus_per_job": str(slurm.gpus),
-        "cpus_per_job": f"{slurm.cpus} with submitit, 1 with ray", "mem_gb": str(slurm.mem_gb),
-        "cluster": "slurm where there is one, else local", "ray_address": "start a local Ray",
-        "plugins": "none",
-    }
-
-
-def default_of(key: str, base: dict[str, Any], default_sweep: dict[str, Any]) -> str:
-    """"(default: ...)" of a sweep key: what it is when neither a flag nor the sweep file sets it,
+def default_of(option: Option, default_sweep: dict[str, Any]) -> str:
+    """"(default: ...)" of a sweep key: what it is when neither a flag nor the sweep file sets it
+    (its declared default, or what its declaration or the train command says happens then),
     and, where it differs, what the default sweep sets."""
-    spec_defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec) if f.default is not dataclasses.MISSING}
-    if key in REQUIRED:
+    key = option.name
+    if option.required:
         shown = f"; the default sweep: {describe_default(default_sweep[key])}" if key in default_sweep else ""
         return f"(required, unless a sweep file sets it{shown})"
-    if key in base or spec_defaults.get(key) is not None:
-        plain = base[key] if key in base else spec_defaults[key]
+    if option.default is not None:
+        plain = option.default
         text = describe_default(plain)
     else:
         plain = None
-        text = UNSET_MEANS.get(key) or _run_unset().get(key)
+        text = option.unset_text() or UNSET_MEANS.get(key)
         if text is None:  # a new key nobody described yet: tests/test_cli_help.py fails on it
             return ""
     if key in default_sweep and default_sweep[key] != plain:

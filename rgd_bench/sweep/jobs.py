@@ -16,7 +16,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from rgd_bench._runlock import RUN_IN_USE_EXIT_CODE, is_held
+from rgd_bench.engine.runlock import RUN_IN_USE_EXIT_CODE, is_held
 from rgd_bench.errors import UsageError
 from rgd_bench.rundir import FAILURE_NAME, atomic_file, is_done
 from rgd_bench.sweep.plan import Job
@@ -93,11 +93,11 @@ def _tail(text: str) -> str:
 
 def run_in_process(job: Job) -> Outcome:
     """Run the job in this process (workers that keep torch imported)."""
-    from rgd_bench._runlock import RunInUse
-    from rgd_bench.train import train
+    from rgd_bench.engine.runlock import RunInUse
+    from rgd_bench.engine.runner import run
 
     try:
-        summary = train(job.argv)
+        summary = run(job.config, show_progress=False)  # the sweep reports progress
     except RunInUse as error:
         return Outcome(Outcome.BUSY, str(error))
     except UsageError as error:  # one line says it all (bad input, a full disk)
@@ -111,8 +111,8 @@ def run_in_process(job: Job) -> Outcome:
 
 def run_in_subprocess(job: Job) -> Outcome:
     """Run the job in a fresh interpreter (DomainBed's way; isolates crashes)."""
-    env = dict(os.environ, RGD_BENCH_DIE_WITH_PARENT="1", RGD_BENCH_STEP_PROGRESS="0")
-    result = subprocess.run([sys.executable, "-m", "rgd_bench.train", *job.argv], env=env,
+    env = dict(os.environ, RGD_BENCH_DIE_WITH_PARENT="1")
+    result = subprocess.run([sys.executable, "-m", "rgd_bench.train", *job.argv, "--no_progress"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if result.returncode == 0:
         return Outcome(Outcome.DONE)

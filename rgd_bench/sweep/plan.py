@@ -8,30 +8,22 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any
 
-from rgd_bench._cli import lookup
+from rgd_bench.engine.config import FLAG_SPECS, RunConfig, check_fields
+from rgd_bench.engine.protocols import PROTOCOL_FLAGS, protocol_of
+from rgd_bench.engine.resolution import resolve
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
 from rgd_bench.plugins import import_plugins, resolve_plugins
-from rgd_bench.registry import ALGORITHMS, DATASETS
+from rgd_bench.registry import ALGORITHMS, DATASETS, lookup
 from rgd_bench.rundir import job_id, legacy_job_id
-from rgd_bench.train import FLAG_SPECS, build_parser, check_args
+from rgd_bench.sweep.keys import Option, field_names, options_of, sweep_key
 from rgd_bench.values import AT_LEAST_ONE, NON_NEGATIVE, Spec
 
-# A sweep's plan, declared once: the sweep command's flags and a sweep file's keys are checked
-# against these, and so is a SweepSpec made in Python.
 NAMES = Spec(list, item=Spec(str))
-SPEC_KEYS: dict[str, Spec] = {
-    "datasets": NAMES, "algorithms": NAMES,
-    "n_hparams_from": Spec(int, NON_NEGATIVE), "n_hparams": Spec(int, AT_LEAST_ONE), "n_trials": Spec(int, AT_LEAST_ONE),
-    "steps": FLAG_SPECS["steps"], "checkpoint_freq": FLAG_SPECS["checkpoint_freq"],
-    "hparams": Spec(str), "holdout_fraction": FLAG_SPECS["holdout_fraction"], "single_test_envs": Spec(bool),
-    "data_dir": Spec(str), "output_dir": Spec(str), "train_args": Spec(dict),
-    "plugins": NAMES,  # .py files or module names (rgd_bench.plugins), given to every job
-}
 # The train flags the sweep sets for every job itself; [train_args] may set the others.
 PLANNED_FLAGS = ("dataset", "algorithm", "test_envs", "holdout_fraction", "hparams_seed", "trial_seed", "seed",
                  "data_dir", "output_dir", "steps", "checkpoint_freq", "hparams", "plugins")
@@ -42,22 +34,39 @@ MAX_JOBS = 1_000_000
 
 @dataclass
 class SweepSpec:
-    """What to sweep over; the fields are DomainBed's sweep arguments."""
+    """What to sweep over; the fields are DomainBed's sweep arguments.
 
-    datasets: list[str]
-    algorithms: list[str]
-    output_dir: str
-    n_hparams_from: int = 0
-    n_hparams: int = 20
-    n_trials: int = 3
-    steps: int | None = None
-    checkpoint_freq: int | None = None
-    hparams: str | None = None
-    holdout_fraction: float = 0.2
-    single_test_envs: bool = False
-    data_dir: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    plugins: list[str] | None = None
+    Each field is a sweep key, declared here once with its Spec and help: ``--name`` on the
+    command line and ``name`` in a sweep file (``extra`` is the file's ``[train_args]`` table),
+    checked against its Spec there and by ``validate`` (``SPEC_KEYS``, and the sweep's --help)."""
+
+    datasets: list[str] = sweep_key(NAMES, "datasets to sweep over (listed below)")
+    algorithms: list[str] = sweep_key(NAMES, "algorithms to sweep over (listed below)")
+    output_dir: str = sweep_key(Spec(str), "the sweep directory: one run directory per job")
+    n_hparams_from: int = sweep_key(Spec(int, NON_NEGATIVE), "first hparams_seed", default=0)
+    n_hparams: int = sweep_key(Spec(int, AT_LEAST_ONE), "random hyperparameter draws per job (hparams_seeds)",
+                               default=20)
+    n_trials: int = sweep_key(Spec(int, AT_LEAST_ONE), "trials (trial_seeds) of each draw", default=3)
+    steps: int | None = sweep_key(FLAG_SPECS["steps"], "steps per run", default=None)
+    checkpoint_freq: int | None = sweep_key(FLAG_SPECS["checkpoint_freq"], "steps between checkpoints", default=None)
+    hparams: str | None = sweep_key(Spec(str), "JSON object of hyperparameter overrides for every job", default=None)
+    holdout_fraction: float = sweep_key(FLAG_SPECS["holdout_fraction"],
+                                        "DomainBed datasets: share of each environment held out", default=0.2)
+    single_test_envs: bool = sweep_key(Spec(bool), "only single test environments; off: singles and pairs, "
+                                                   "as DomainBed", default=False)
+    data_dir: str | None = sweep_key(Spec(str), "root of on-disk datasets", default=None)
+    extra: dict[str, Any] = sweep_key(Spec(dict), "other flags of python -m rgd_bench.train, for every job "
+                                                  "(a sweep file's table)", name="train_args", default_factory=dict)
+    plugins: list[str] | None = sweep_key(NAMES, ".py files or modules that register your algorithms and "
+                                                 "datasets, imported by every job (files by absolute path; not "
+                                                 "part of a job's id)", unset="none", default=None)
+
+
+# The plan's keys, read from SweepSpec: the sweep command's flags and a sweep file's keys are
+# checked against these, and so is a SweepSpec made in Python.
+SPEC_OPTIONS: dict[str, Option] = options_of(SweepSpec)
+SPEC_KEYS: dict[str, Spec] = {name: option.spec for name, option in SPEC_OPTIONS.items()}
+SPEC_FIELDS: dict[str, str] = field_names(SweepSpec)  # the key train_args is the field extra
 
 
 @dataclass
@@ -91,19 +100,16 @@ class Job:
         """The train command's arguments: a list, never a shell string."""
         return train_argv({**self.train_args, "output_dir": self.output_dir})
 
+    @property
+    def config(self) -> RunConfig:
+        """What ``argv`` says, for running the job in a Python process."""
+        return RunConfig.from_args({**self.train_args, "output_dir": self.output_dir})
+
     def describe(self) -> str:
         a = self.train_args
         where = f"test_envs={a['test_envs']} " if a.get("test_envs") is not None else ""
         return (f"{a['dataset']} {a['algorithm']} {where}"
                 f"hparams_seed={a['hparams_seed']} trial_seed={a['trial_seed']}")
-
-
-def all_test_env_combinations(n: int) -> Iterator[list[int]]:
-    """Every single test environment and every pair (DomainBed's order)."""
-    for i in range(n):
-        yield [i]
-        for j in range(i + 1, n):
-            yield [i, j]
 
 
 def train_argv(args: dict[str, Any]) -> list[str]:
@@ -120,17 +126,8 @@ def train_argv(args: dict[str, Any]) -> list[str]:
 
 
 def test_env_sets(spec: SweepSpec, dataset_cls: type) -> list[list[int] | None]:
-    """The test environments of a dataset's jobs: DomainBed's singles and pairs, or a dataset's
-    fixed test environments (``TEST_ENVS``), or WILDS's fixed splits (one job per algorithm,
-    hparams and trial)."""
-    if getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds":
-        return [None]
-    if dataset_cls.TEST_ENVS is not None:  # a training set and fixed test sets
-        return [list(dataset_cls.TEST_ENVS)]
-    n_envs = len(dataset_cls.ENVIRONMENTS)
-    if spec.single_test_envs or n_envs < 3:
-        return [[i] for i in range(n_envs)]
-    return list(all_test_env_combinations(n_envs))
+    """The test environments of a dataset's jobs, as its protocol expands them."""
+    return protocol_of(dataset_cls).test_env_sets(dataset_cls, spec.single_test_envs)
 
 
 def job_counts(spec: SweepSpec) -> tuple[int, int, int, int]:
@@ -143,11 +140,9 @@ def job_counts(spec: SweepSpec) -> tuple[int, int, int, int]:
 def validate(spec: SweepSpec) -> None:
     """Every problem of the sweep's values and of its jobs' flags, found before anything is
     planned or written."""
-    values = {key: getattr(spec, key) for key in SPEC_KEYS if key != "train_args"}
-    values["train_args"] = spec.extra
-    for key, value in values.items():
-        optional = value is None and key not in ("datasets", "algorithms", "output_dir")
-        message = None if optional else SPEC_KEYS[key].message(f"--{key}", value)
+    for key, option in SPEC_OPTIONS.items():
+        value = getattr(spec, SPEC_FIELDS[key])
+        message = None if value is None and not option.required else option.spec.message(f"--{key}", value)
         if message:
             raise UsageError(message)
     import_plugins(spec.plugins)  # before the names they register are looked up
@@ -172,7 +167,7 @@ def validate(spec: SweepSpec) -> None:
 
 def _check_train_args(extra: dict[str, Any]) -> None:
     """[train_args]: flags of the train command the sweep does not set itself, with values of
-    the kinds a command line can hold, parsed by the train parser itself."""
+    the kinds a command line can hold, checked by the train command's own rules."""
     for key, value in extra.items():
         if key in PLANNED_FLAGS:
             hint = f"; set the sweep key {key!r} instead" if key in SPEC_KEYS else ""
@@ -184,7 +179,10 @@ def _check_train_args(extra: dict[str, Any]) -> None:
             raise UsageError(f"[train_args] {key} must be a string, number, boolean or list of them. "
                              f"Got {value!r} instead.")
     try:
-        build_parser().parse_args(train_argv(extra))
+        check_fields(RunConfig.from_args(extra))
+        for key, value in extra.items():
+            if key in PROTOCOL_FLAGS:
+                PROTOCOL_FLAGS[key].checked(key, value)
     except UsageError as error:
         raise UsageError(f"[train_args]: {error}") from None
 
@@ -196,7 +194,7 @@ def _check_jobs(jobs: list[Job]) -> None:
         pair = (job.train_args["dataset"], job.train_args["algorithm"])
         if pair not in seen:
             seen.add(pair)
-            check_args(build_parser().parse_args(job.argv))
+            resolve(job.config)
 
 
 def plan_jobs(spec: SweepSpec) -> list[Job]:
@@ -209,15 +207,16 @@ def plan_jobs(spec: SweepSpec) -> list[Job]:
     for trial_seed in range(spec.n_trials):
         for dataset in spec.datasets:
             dataset_cls = DATASETS.get(dataset)
-            wilds = getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds"
+            protocol = protocol_of(dataset_cls)
             for algorithm in spec.algorithms:
                 for test_envs in test_env_sets(spec, dataset_cls):
                     for hparams_seed in range(spec.n_hparams_from, spec.n_hparams):
                         args = {
-                            "dataset": dataset, "algorithm": algorithm, "test_envs": test_envs,
-                            "holdout_fraction": None if wilds else spec.holdout_fraction,
+                            # holdout_fraction None unless the protocol sets it: job ids have always held it
+                            "dataset": dataset, "algorithm": algorithm, "test_envs": test_envs, "holdout_fraction": None,
                             "hparams_seed": hparams_seed, "data_dir": spec.data_dir, "trial_seed": trial_seed,
                             "seed": seed_hash(dataset, algorithm, test_envs, hparams_seed, trial_seed),
+                            **protocol.sweep_args(spec.holdout_fraction),
                         }
                         for key in ("steps", "checkpoint_freq", "hparams"):
                             if getattr(spec, key) is not None:

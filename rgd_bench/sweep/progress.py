@@ -11,7 +11,7 @@ import threading
 import time
 from typing import TextIO
 
-from rgd_bench._progress import _duration
+from rgd_bench.engine.progress import _duration
 
 CLEAR_TO_END = "\x1b[K"
 

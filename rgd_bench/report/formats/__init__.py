@@ -1,4 +1,5 @@
-"""Output formats: name -> (module, function, file name used by ``--out_dir``)."""
+"""Output formats: name -> (module, function, file name used by ``--out_dir``).  Each renders a
+``Report`` (``report.leaderboard``) and imports only the report's own modules."""
 from __future__ import annotations
 
 import importlib

@@ -1,9 +1,18 @@
-"""Launchers by name; optional backends (submitit, ray) import lazily."""
+"""Launchers by name; optional backends (submitit, ray) import lazily.  A launcher runs jobs
+through ``sweep.jobs`` and imports nothing of the engine beyond its run lock.
+
+Each launcher declares its options (``Launcher.OPTIONS``); the sweep's flags, sweep-file keys
+and --help groups are read from them (``launcher_options``), and ``make_launcher`` hands each
+launcher its own.
+"""
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
+from rgd_bench._cli import describe_default
 from rgd_bench.errors import UsageError
+from rgd_bench.sweep.keys import Option
 
 LAUNCHERS = {
     "local": "rgd_bench.sweep.launchers.local:LocalLauncher",
@@ -16,20 +25,40 @@ LAUNCHERS = {
 
 def make_launcher(settings: dict):
     """The launcher named in ``settings``, with its options from the same settings."""
-    cls = launcher_class(settings["launcher"])
-    if cls.name == "multiprocess":
-        return cls(settings.get("workers"), settings.get("threads"))
-    if cls.name == "submitit":
-        from rgd_bench.sweep.launchers.submitit_launcher import SlurmOptions
+    return launcher_class(settings["launcher"]).from_settings(settings)
 
-        fields = {"partition": "partition", "time_min": "time_min", "gpus": "gpus_per_job",
-                  "cpus": "cpus_per_job", "mem_gb": "mem_gb", "cluster": "cluster"}
-        return cls(SlurmOptions(**{k: settings[v] for k, v in fields.items() if settings.get(v) is not None}))
-    if cls.name == "ray":
-        options = {"address": settings.get("ray_address"), "cpus_per_job": settings.get("cpus_per_job") or 1,
-                   "gpus_per_job": settings.get("gpus_per_job") or 0}
-        return cls(**options)
-    return cls()
+
+@dataclass(frozen=True)
+class LauncherOption:
+    """An option as the sweep shows it: one key, and the launchers that read it."""
+
+    option: Option
+    launchers: tuple[str, ...]
+
+
+def launcher_options() -> dict[str, LauncherOption]:
+    """Every launcher's options by name, in the order of ``LAUNCHERS``.  An option that several
+    launchers read must be the same key (one Spec, one help); where their defaults differ, its
+    default says each one ("2 with submitit, 1 with ray")."""
+    uses: dict[str, dict[str, Option]] = {}
+    for name in LAUNCHERS:
+        for option in launcher_class(name).OPTIONS:
+            uses.setdefault(option.name, {})[name] = option
+    merged = {}
+    for key, by_launcher in uses.items():
+        first = next(iter(by_launcher.values()))
+        if any((option.spec, option.help) != (first.spec, first.help) for option in by_launcher.values()):
+            raise ValueError(f"The launchers {', '.join(by_launcher)} declare the option {key!r} differently; "
+                             f"declare it once (launchers/base.py) and give each launcher only its default.")
+        if len({(option.default, option.unset) for option in by_launcher.values()}) > 1:
+            first = first.but(default=None, unset=", ".join(
+                f"{_default_text(option)} with {launcher}" for launcher, option in by_launcher.items()))
+        merged[key] = LauncherOption(first, tuple(by_launcher))
+    return merged
+
+
+def _default_text(option: Option) -> str:
+    return describe_default(option.default) if option.default is not None else option.unset_text() or "none"
 
 
 def launcher_class(name: str):

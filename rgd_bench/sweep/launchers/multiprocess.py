@@ -19,8 +19,10 @@ import queue
 import sys
 
 from rgd_bench.sweep.jobs import Outcome, record_outcome, run_with_retries
+from rgd_bench.sweep.keys import Option
 from rgd_bench.sweep.launchers.base import Launcher
 from rgd_bench.sweep.plan import Job
+from rgd_bench.values import AT_LEAST_ONE, Spec
 
 
 def default_workers() -> int:
@@ -35,12 +37,16 @@ def default_layout(cores: int) -> tuple[int, int]:
     return max(1, cores), 1
 
 
+def _default_workers_text() -> str:
+    cores = os.cpu_count() or 1
+    return f"one per GPU, else {default_layout(cores)[0]} on this machine's {cores} CPU cores"
+
+
 def _worker(tasks, results, gpu: int | None, threads: int) -> None:
-    from rgd_bench._runlock import die_with_parent
+    from rgd_bench.engine.runlock import die_with_parent
 
     die_with_parent()
     # Each run keeps its own out.txt / err.txt; the sweep's terminal shows the sweep's progress.
-    os.environ["RGD_BENCH_STEP_PROGRESS"] = "0"
     sys.stdout = open(os.devnull, "w")
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
@@ -59,10 +65,14 @@ def _worker(tasks, results, gpu: int | None, threads: int) -> None:
 
 class MultiprocessLauncher(Launcher):
     name = "multiprocess"
+    OPTIONS = (
+        Option("workers", Spec(int, AT_LEAST_ONE), "worker processes", unset=_default_workers_text),
+        Option("threads", Spec(int, AT_LEAST_ONE), "torch threads per worker",
+               unset="the CPU cores divided among the workers"),
+    )
 
     def __init__(self, workers: int | None = None, threads: int | None = None):
-        self.workers = workers
-        self.threads = threads
+        super().__init__(workers=workers, threads=threads)
 
     def run(self, jobs, retries, on_start, on_finish):
         if not jobs:

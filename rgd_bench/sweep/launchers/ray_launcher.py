@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 
 from rgd_bench.sweep.jobs import Outcome, run_with_retries
-from rgd_bench.sweep.launchers.base import Launcher
+from rgd_bench.sweep.keys import Option
+from rgd_bench.sweep.launchers.base import CPUS_PER_JOB, GPUS_PER_JOB, Launcher
 from rgd_bench.sweep.plan import Job
+from rgd_bench.values import Spec
 
 
 def _ray():
@@ -22,18 +24,23 @@ def _ray():
 
 
 def _run_task(train_args, sweep_dir, retries):
-    os.environ["RGD_BENCH_STEP_PROGRESS"] = "0"
     outcome = run_with_retries(Job(train_args, sweep_dir), retries)
     return outcome.status, outcome.error
 
 
 class RayLauncher(Launcher):
     name = "ray"
+    OPTIONS = (
+        Option("ray_address", Spec(str), "ray.init address", unset="start a local Ray"),
+        CPUS_PER_JOB.but(default=1),
+        GPUS_PER_JOB,
+    )
+    ray_address: str | None
+    cpus_per_job: float  # Ray takes fractions in Python; the sweep's key is a whole number
+    gpus_per_job: float
 
-    def __init__(self, address: str | None = None, cpus_per_job: float = 1, gpus_per_job: float = 0,
-                 init_kwargs: dict | None = None):
-        self.address = address
-        self.cpus_per_job, self.gpus_per_job = cpus_per_job, gpus_per_job
+    def __init__(self, *, init_kwargs: dict | None = None, **options):
+        super().__init__(**options)
         self.init_kwargs = init_kwargs or {}
 
     def run(self, jobs, retries, on_start, on_finish):
@@ -41,7 +48,7 @@ class RayLauncher(Launcher):
             return
         ray = _ray()
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **self.init_kwargs)
+            ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False, **self.init_kwargs)
         task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job)(_run_task)
         pending = {task.remote(j.train_args, j.sweep_dir, retries): j for j in jobs}
         for job in jobs:

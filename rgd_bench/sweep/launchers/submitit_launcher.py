@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
 from rgd_bench.sweep.jobs import Outcome, run_with_retries
-from rgd_bench.sweep.launchers.base import Launcher
+from rgd_bench.sweep.keys import Option
+from rgd_bench.sweep.launchers.base import CPUS_PER_JOB, GPUS_PER_JOB, Launcher
 from rgd_bench.sweep.plan import Job
+from rgd_bench.values import POSITIVE, Spec
 
 
 def _submitit():
@@ -30,41 +31,47 @@ def make_task():
 
     class SweepTask(submitit.helpers.Checkpointable):
         def __call__(self, train_args, sweep_dir, retries):
-            os.environ["RGD_BENCH_STEP_PROGRESS"] = "0"
             outcome = run_with_retries(Job(train_args, sweep_dir), retries)
             return outcome.status, outcome.error
 
     return SweepTask()
 
 
-@dataclass
-class SlurmOptions:
-    partition: str | None = None
-    time_min: int = 24 * 60
-    gpus: int = 0
-    cpus: int = 2
-    mem_gb: int = 16
-    array_parallelism: int = 256
-    folder: str | None = None  # submitit's logs; default <sweep>/_submitit
-    cluster: str | None = None  # None: Slurm when available, else local
-
-
 class SubmititLauncher(Launcher):
     name = "submitit"
+    OPTIONS = (
+        Option("partition", Spec(str), "Slurm partition", unset="the cluster's default"),
+        Option("time_min", Spec(int, POSITIVE), "Slurm time limit per job, minutes (requeued on timeout)",
+               default=24 * 60),
+        GPUS_PER_JOB,
+        CPUS_PER_JOB.but(default=2),
+        Option("mem_gb", Spec(int, POSITIVE), "Slurm memory per job, GB", default=16),
+        Option("cluster", Spec(str, choices=("slurm", "local", "debug")), "submitit executor: slurm, local or debug",
+               unset="slurm where there is one, else local"),
+    )
+    partition: str | None
+    time_min: int
+    gpus_per_job: int
+    cpus_per_job: int
+    mem_gb: int
+    cluster: str | None
 
-    def __init__(self, options: SlurmOptions | None = None):
-        self.options = options or SlurmOptions()
+    def __init__(self, *, folder: str | None = None, array_parallelism: int = 256, **options):
+        """``folder``: submitit's logs (default ``<sweep>/_submitit``); ``array_parallelism``:
+        the most jobs of the array that Slurm runs at once."""
+        super().__init__(**options)
+        self.folder, self.array_parallelism = folder, array_parallelism
 
     def executor(self, sweep_dir: str):
         submitit = _submitit()
-        o = self.options
-        executor = submitit.AutoExecutor(folder=o.folder or os.path.join(sweep_dir, "_submitit"), cluster=o.cluster)
-        parameters = dict(timeout_min=o.time_min, cpus_per_task=o.cpus, mem_gb=o.mem_gb,
-                          slurm_array_parallelism=o.array_parallelism)
-        if o.gpus:
-            parameters["gpus_per_node"] = o.gpus
-        if o.partition:
-            parameters["slurm_partition"] = o.partition
+        folder = self.folder or os.path.join(sweep_dir, "_submitit")
+        executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster)
+        parameters = dict(timeout_min=self.time_min, cpus_per_task=self.cpus_per_job, mem_gb=self.mem_gb,
+                          slurm_array_parallelism=self.array_parallelism)
+        if self.gpus_per_job:
+            parameters["gpus_per_node"] = self.gpus_per_job
+        if self.partition:
+            parameters["slurm_partition"] = self.partition
         executor.update_parameters(**parameters)
         return executor
 

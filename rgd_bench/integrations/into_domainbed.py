@@ -1,23 +1,25 @@
 """rgd_bench's algorithms inside a real DomainBed (a checkout on ``PYTHONPATH``).
 
+The direction is rgd_bench -> DomainBed (``from_domainbed`` is the other one).
+
 ``register()`` adds them to ``domainbed.algorithms`` (module attribute and ``ALGORITHMS``)
 and their hyperparameters to ``domainbed.hparams_registry``: DomainBed's own keys (lr,
 batch_size, ...) keep DomainBed's defaults and random draws; each of ours is drawn as
 DomainBed's ``_hparam`` draws, from ``RandomState(seed_hash(random_seed, name))``.  They
-build DomainBed's own networks (``domainbed_networks``), so they and DomainBed's ERM train
+build DomainBed's own networks (``into_domainbed_networks``), so they and DomainBed's ERM train
 the same backbone on every dataset.
 
 The command line runs DomainBed's own scripts with them registered:
 
-    python -m rgd_bench.integrations.domainbed train --algorithm RGD --dataset Debug28 ...
-    python -m rgd_bench.integrations.domainbed sweep launch --algorithms ERM RGD ALSO ...
-    python -m rgd_bench.integrations.domainbed collect_results --input_dir ...
+    python -m rgd_bench.integrations.into_domainbed train --algorithm RGD --dataset Debug28 ...
+    python -m rgd_bench.integrations.into_domainbed sweep launch --algorithms ERM RGD ALSO ...
+    python -m rgd_bench.integrations.into_domainbed collect_results --input_dir ...
 
 ``sweep`` makes DomainBed's command launchers run this module's ``train`` instead of
 ``domainbed.scripts.train``, so every job sees the registration.
 
 SGD_HWS chooses its training examples from their loss history: for its runs, ``train``
-replaces DomainBed's training loaders by the hardness-weighted ones of ``domainbed_hws``.
+replaces DomainBed's training loaders by the hardness-weighted ones of ``into_domainbed_hws``.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ from rgd_bench.hparams import seed_hash
 
 ALGORITHM_NAMES = ("RGD", "SGD_HWS", "ALSO")
 SCRIPTS = ("train", "sweep", "collect_results")
-PROG = "python -m rgd_bench.integrations.domainbed"
+MODULE = "rgd_bench.integrations.into_domainbed"  # __name__ is "__main__" under python -m
+PROG = f"python -m {MODULE}"
 
 
 def import_domainbed():
@@ -49,8 +52,8 @@ def register(names: Sequence[str] = ALGORITHM_NAMES) -> None:
     """Make ``names`` known to DomainBed's algorithms and hparams registries (idempotent)."""
     from rgd_bench.registry import ALGORITHMS
 
-    from rgd_bench.integrations.domainbed_hws import DomainBedSGD_HWS
-    from rgd_bench.integrations.domainbed_networks import domainbed_flavoured
+    from rgd_bench.integrations.into_domainbed_hws import DomainBedSGD_HWS
+    from rgd_bench.integrations.into_domainbed_networks import domainbed_flavoured
 
     algorithms, hparams_registry = import_domainbed()
     # All build DomainBed's networks; SGD_HWS also takes DomainBed's (x, y) minibatches and
@@ -87,7 +90,7 @@ def _train_via_this_module() -> None:
     ``train`` (the launchers live in an imported module; the sweep script runs fresh)."""
     from domainbed import command_launchers
 
-    ours = f"{shlex.quote(sys.executable)} -m rgd_bench.integrations.domainbed train"
+    ours = f"{shlex.quote(sys.executable)} -m {MODULE} train"
     for name, launcher in list(command_launchers.REGISTRY.items()):
         launcher = getattr(launcher, "rgd_bench_original", launcher)
 
@@ -128,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(2)
         from domainbed.lib import fast_data_loader
 
-        from rgd_bench.integrations.domainbed_hws import install
+        from rgd_bench.integrations.into_domainbed_hws import install
         install(fast_data_loader)
     sys.argv = [f"domainbed.scripts.{argv[0]}", *argv[1:]]
     runpy.run_module(f"domainbed.scripts.{argv[0]}", run_name="__main__", alter_sys=True)

@@ -17,7 +17,7 @@ import os
 
 import torch
 
-from rgd_bench.integrations.wilds_support import import_wilds
+from rgd_bench.datasets._wilds_import import import_wilds
 
 import_wilds()
 from wilds.common.grouper import CombinatorialGrouper  # noqa: E402  (after import_wilds)

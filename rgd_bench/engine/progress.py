@@ -1,7 +1,6 @@
 """Progress over steps: a bar on a terminal, plain periodic lines otherwise."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TextIO
@@ -16,13 +15,13 @@ class StepProgress:
     """Shows ``done/total`` steps; ``stream`` is the real terminal, not the run's log files."""
 
     def __init__(self, total: int, start: int, label: str, stream: TextIO | None = None,
-                 interval_s: float = 30.0):
+                 interval_s: float = 30.0, shown: bool = True):
         self.total, self.start, self.label = total, start, label
         self.stream = stream or sys.__stderr__
         self.interval_s = interval_s
         self.started = self.last_print = time.monotonic()
         self.bar = None
-        if os.environ.get("RGD_BENCH_STEP_PROGRESS") == "0":  # runs inside a sweep: the sweep reports
+        if not shown:  # a sweep's job: the sweep reports progress
             self.stream = None
         if self.stream is not None and self.stream.isatty():
             from tqdm import tqdm

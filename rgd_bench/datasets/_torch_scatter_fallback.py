@@ -1,6 +1,6 @@
 """``torch_scatter.scatter`` for the cases ``wilds`` uses, in plain torch.
 
-Installed as ``torch_scatter`` by ``wilds_support.ensure_torch_scatter`` only when the real
+Installed as ``torch_scatter`` by ``_wilds_import.ensure_torch_scatter`` only when the real
 package is absent.  Semantics follow torch_scatter: positions that receive no value are 0.
 """
 from __future__ import annotations

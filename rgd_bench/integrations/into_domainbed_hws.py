@@ -23,7 +23,7 @@ built as any algorithm, bound to no training examples yet; ``predict`` and
 ``bind_training_examples(env_sizes)``, with ids drawn by ``sample_examples(step, count,
 generator)``; plain ``(x, y)`` minibatches are refused with one line (``RuntimeError``)
 saying so, since it cannot learn the losses of examples it cannot name.  Like RGD and
-ALSO inside DomainBed, it builds DomainBed's own networks (``domainbed_networks``).
+ALSO inside DomainBed, it builds DomainBed's own networks (``into_domainbed_networks``).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import default_collate
 
 from rgd_bench.algorithms.hws import SGD_HWS
-from rgd_bench.integrations.domainbed_networks import domainbed_network
+from rgd_bench.integrations.into_domainbed_networks import domainbed_network
 
 
 class Session:
@@ -102,7 +102,7 @@ class HardnessWeightedLoader:
 
 NOT_IN_A_SESSION = (
     "SGD_HWS chooses its own training examples from its loss history, so update() needs their ids: run it "
-    "with `python -m rgd_bench.integrations.domainbed train --algorithm SGD_HWS ...` (which installs the "
+    "with `python -m rgd_bench.integrations.into_domainbed train --algorithm SGD_HWS ...` (which installs the "
     "hardness-weighted loaders), or in your own loop call bind_training_examples(env_sizes), draw ids with "
     "sample_examples(step, count, generator) and pass (x, y, example_ids) minibatches")
 

@@ -1,10 +1,15 @@
-"""DomainBed's own algorithms (IRM, CORAL, VREx, Fish, ...) run by rgd_bench's engine and sweep.
+"""DomainBed's own algorithms (IRM, CORAL, VREx, Fish, ...) inside rgd_bench: run by its engine and sweep.
 
-When a DomainBed checkout is importable, ``register()`` (run when ``ALGORITHMS`` first loads)
-adds an adapter under DomainBed's name for each algorithm of ``domainbed.algorithms.ALGORITHMS``
-that rgd_bench does not have itself.  The adapter builds the algorithm with DomainBed's own
-class and networks, so that an update is DomainBed's bit for bit.  Without DomainBed nothing
-happens; a DomainBed that is importable but fails to load is reported by one warning.
+The direction is DomainBed -> rgd_bench (``into_domainbed`` is the other one).  This module is
+a plugin like any third-party one: pyproject.toml declares it in the entry-point group
+``rgd_bench.algorithms``, so ``ALGORITHMS`` imports it when it first loads, after the builtin
+algorithms; nothing in rgd_bench's core imports it.  On import, when a DomainBed checkout is
+importable, ``register()`` adds (``ALGORITHMS.add``) an adapter under DomainBed's name for each
+algorithm of ``domainbed.algorithms.ALGORITHMS`` that rgd_bench does not have itself.  The
+adapter builds the algorithm with DomainBed's own class and networks, so that an update is
+DomainBed's bit for bit; it is an attribute of this module (``from_domainbed.IRM``, through the
+module's ``__getattr__``), so it pickles by reference.  Without DomainBed nothing happens; a
+DomainBed that is importable but fails to load is reported by one warning.
 
 Hyperparameters: the dataset's space, as for rgd_bench's algorithms, plus DomainBed's keys for
 the algorithm (``hparams_registry._hparams``) with DomainBed's defaults and DomainBed's own
@@ -30,6 +35,7 @@ import torch
 import torch.nn as nn
 
 from rgd_bench.algorithms.base import Algorithm
+from rgd_bench.engine.protocols import protocol_of
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import HParam, shared_space
 from rgd_bench.registry import ALGORITHMS, PluginLoadWarning
@@ -47,8 +53,21 @@ DOMAINBED_SMALL_IMAGES = ("Debug28", "RotatedMNIST", "ColoredMNIST")
 DATASET_KEYS = ("data_augmentation",)
 
 
+# DomainBed's name -> its adapter, made by register(); read by the module's __getattr__.
+_ADAPTERS: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> type:
+    """The adapter of DomainBed's algorithm ``name``: how pickle finds an adapter by reference."""
+    try:
+        return _ADAPTERS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
 def register() -> None:
-    """Add DomainBed's algorithms to ``ALGORITHMS`` (nothing when DomainBed is absent)."""
+    """Add DomainBed's algorithms to ``ALGORITHMS`` (nothing when DomainBed is absent).
+    Run when this module is imported (by ``ALGORITHMS``, through the entry point); idempotent."""
     if importlib.util.find_spec("domainbed") is None:
         return
     try:
@@ -67,10 +86,10 @@ def register() -> None:
         if why:
             ALGORITHMS.explain(name, f"DomainBed's {name} cannot run in rgd_bench: {why}.")
         else:
-            adapter = type(name, (DomainBedAlgorithm,), {"DOMAINBED_CLASS": cls, "__module__": __name__,
-                                                         "__doc__": f"DomainBed's {name}, adapted."})
-            globals()[name] = adapter  # picklable by reference
-            ALGORITHMS.add(name, adapter)
+            if name not in _ADAPTERS:
+                _ADAPTERS[name] = type(name, (DomainBedAlgorithm,), {
+                    "DOMAINBED_CLASS": cls, "__module__": __name__, "__doc__": f"DomainBed's {name}, adapted."})
+            ALGORITHMS.add(name, _ADAPTERS[name])
 
 
 def _refusal(name: str, cls: type, algorithms) -> str | None:
@@ -154,9 +173,10 @@ def domainbed_space(algorithm: str, dataset_cls: type | None) -> dict[str, HPara
 def _check_dataset(algorithm: str, dataset_cls: type | None) -> None:
     if dataset_cls is None:
         return
-    if getattr(dataset_cls, "PROTOCOL", "domainbed") == "wilds":
-        raise UsageError(f"DomainBed's {algorithm} cannot run on WILDS datasets: WILDS's protocol splits "
-                         f"each batch by group, a group can be missing from a batch, and DomainBed's "
+    protocol = protocol_of(dataset_cls)
+    if protocol.domains_may_be_empty:
+        raise UsageError(f"DomainBed's {algorithm} cannot run on {protocol.label} datasets: their protocol can leave "
+                         f"a training domain out of a batch (WILDS splits each batch by group), and DomainBed's "
                          f"algorithms need a non-empty minibatch for every training domain.")
     shape = tuple(getattr(dataset_cls, "INPUT_SHAPE", ()))
     if algorithm in IMAGES_ONLY and shape and len(shape) != 3:
@@ -272,3 +292,6 @@ def _restored(current: Any, saved: Any, device: torch.device) -> Any:
                               item, device) for i, item in enumerate(saved)]
         return tuple(restored) if isinstance(current, tuple) else restored
     return saved
+
+
+register()  # a module entry point registers its classes on import (rgd_bench.registry)

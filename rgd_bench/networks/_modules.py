@@ -1,7 +1,9 @@
-"""Featurizers and classifiers, as DomainBed's ``networks.py``.
+"""Featurizers and classifiers, as DomainBed's ``networks.py`` (torch; re-exported lazily by
+``rgd_bench.networks``).
 
-MLP for vectors, MNIST_CNN for 28x28 images (or an MLP on their pixels, ``featurizer``), ResNet-18/50 (torchvision) for 224x224
-images; a linear or nonlinear classifier on top.
+MLP for vectors, MNIST_CNN for 28x28 images (or an MLP on their pixels, ``featurizer``),
+ResNet-18/50 (torchvision) for 224x224 images; a linear or nonlinear classifier on top.
+The hyperparameters they read are declared in ``rgd_bench.networks.hparams``.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The training loop of one run: DomainBed's protocol, resumable and deterministic."""
+"""The training loop of one run: steps, records, checkpoints and the logs, resumable and
+deterministic.  ``rgd_bench.engine.runner`` sets it up."""
 from __future__ import annotations
 
 import collections
@@ -16,16 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rgd_bench._checkpoint import (FORMAT_VERSION, capture_rng_states, load_checkpoint, restore_rng_states,
-                                   save_atomically)
+from rgd_bench.engine.checkpoint import FORMAT_VERSION, capture_rng_states, restore_rng_states, save_atomically
 from rgd_bench._machine import environment
-from rgd_bench._progress import StepProgress
-from rgd_bench._runlock import RunLock
-from rgd_bench.errors import UsageError
-from rgd_bench.protocols import make_protocol
-from rgd_bench.rundir import (CHECKPOINT_NAME, ERR_NAME, MODEL_NAME, OUT_NAME, RESULTS_NAME, identity, is_done,
-                              mark_done, recorded_args, remove_temporaries, writing)
-from rgd_bench.train import RunPlan
+from rgd_bench.engine.batches import ForAlgorithm
+from rgd_bench.engine.progress import StepProgress
+from rgd_bench.engine.resolution import ResolvedRun
+from rgd_bench.rundir import CHECKPOINT_NAME, ERR_NAME, MODEL_NAME, OUT_NAME, RESULTS_NAME, mark_done, writing
 
 
 @dataclass
@@ -72,7 +69,7 @@ class _Tee:
 
 
 @contextlib.contextmanager
-def _logs_to(output_dir: str):
+def logs_to(output_dir: str):
     saved = sys.stdout, sys.stderr
     sys.stdout = _Tee(os.path.join(output_dir, OUT_NAME), saved[0])
     try:
@@ -85,7 +82,7 @@ def _logs_to(output_dir: str):
         sys.stdout, sys.stderr = saved
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -100,98 +97,43 @@ def _peak_memory_gb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0**2
 
 
-def _print_row(row, colwidth: int = 12) -> None:
-    def fmt(x):
-        if isinstance(x, float):
-            x = f"{x:.10f}"
-        return str(x).ljust(colwidth)[:colwidth]
-    print("  ".join(fmt(x) for x in row))
-
-
-def _print_header(plan: RunPlan) -> None:
+def _print_header(run: ResolvedRun, device: str) -> None:
     print("Environment:")
-    for name, value in environment(plan.device).items():
+    for name, value in environment(device).items():
         print(f"\t{name}: {value}")
     print("Args:")
-    for k, v in sorted(vars(plan.args).items()):
+    for k, v in sorted(run.config.as_args().items()):
         print(f"\t{k}: {v}")
     print("HParams:")
-    for k, v in sorted(plan.hparams.items()):
+    for k, v in sorted(run.hparams.items()):
         print(f"\t{k}: {v}")
 
 
-def _check_same_run(plan: RunPlan, output_dir: str, stored_args: dict[str, Any] | None) -> None:
-    """Refuse a directory that holds a run of other arguments (where it lives aside: a run
-    that was moved or copied is the same run and resumes)."""
-    if stored_args is None:
-        return
-    stored, ours = identity(stored_args), identity(plan.recorded_args)
-    if stored != ours:
-        differing = sorted(k for k in set(stored) | set(ours) if stored.get(k) != ours.get(k))
-        raise UsageError(
-            f"--output_dir {output_dir!r} holds a run started with other arguments "
-            f"(different: {', '.join(differing)}); use another --output_dir or delete that one."
-        )
+class Loop:
+    """Steps from the checkpoint (or 0) to the end: update, record and checkpoint, and at the
+    end the model and ``done``.  ``data`` is the protocol's (``Protocol.open``)."""
 
-
-def _load_resumable(plan: RunPlan, output_dir: str) -> dict[str, Any] | None:
-    """The checkpoint of an incomplete run of these same arguments, or None."""
-    checkpoint_path = os.path.join(output_dir, CHECKPOINT_NAME)
-    if not os.path.exists(checkpoint_path):
-        return None
-    checkpoint = load_checkpoint(checkpoint_path)
-    _check_same_run(plan, output_dir, checkpoint["args"])
-    return checkpoint
-
-
-def run(plan: RunPlan) -> RunSummary:
-    """Train, evaluate and record one run; resume it if its directory holds a checkpoint."""
-    started = time.perf_counter()
-    args, hparams, device = plan.args, plan.hparams, plan.device
-    output_dir = args.output_dir
-    _check_same_run(plan, output_dir, recorded_args(output_dir))
-    if is_done(output_dir):
-        print(f"{output_dir}: run already complete (found 'done'); nothing to do.", file=sys.stderr)
-        return RunSummary(output_dir, "already_done")
-
-    _seed_everything(args.seed)
-    protocol = make_protocol(plan)
-    algorithm = plan.algorithm_cls(protocol.input_shape, protocol.num_classes, protocol.num_domains, hparams)
-    protocol.prepare(algorithm)
-    algorithm.to(device)
-
-    with writing(output_dir):
-        os.makedirs(output_dir, exist_ok=True)
-    with RunLock(output_dir):
-        # Another process may have finished or advanced the run while this one was starting.
-        if is_done(output_dir):
-            return RunSummary(output_dir, "already_done")
-        remove_temporaries(output_dir)  # left by a writer that was killed
-        checkpoint = _load_resumable(plan, output_dir)
-        with _logs_to(output_dir):
-            return _Loop(plan, protocol, algorithm, checkpoint, started).run()
-
-
-class _Loop:
-    def __init__(self, plan, protocol, algorithm, checkpoint, started):
-        self.plan, self.args, self.hparams, self.device = plan, plan.args, plan.hparams, plan.device
-        self.protocol, self.algorithm = protocol, algorithm
-        self.started = started
-        self.output_dir = self.args.output_dir
+    def __init__(self, run: ResolvedRun, device: str, data, algorithm, checkpoint, started: float,
+                 show_progress: bool):
+        self.resolved, self.config, self.hparams, self.device = run, run.config, run.hparams, device
+        self.recorded_args = run.recorded_args
+        self.data, self.algorithm = data, algorithm
+        self.started, self.show_progress = started, show_progress
+        self.output_dir = self.config.output_dir
         self.results_path = os.path.join(self.output_dir, RESULTS_NAME)
         self.checkpoint_path = os.path.join(self.output_dir, CHECKPOINT_NAME)
-        self.n_steps = self.args.steps or protocol.n_steps
-        self.checkpoint_freq = self.args.checkpoint_freq or protocol.checkpoint_freq
+        self.n_steps = self.config.steps or data.n_steps
+        self.checkpoint_freq = self.config.checkpoint_freq or data.checkpoint_freq
         self.summary = RunSummary(self.output_dir, "done")
         self.start_step = self._restore(checkpoint)
         self.summary.start_step = self.start_step
 
     def _logs(self) -> list[str]:
         """The append-only logs, cut back to a checkpoint's sizes on resume."""
-        return [self.results_path] + [os.path.join(self.output_dir, n) for n in self.protocol.log_names]
+        return [self.results_path] + [os.path.join(self.output_dir, n) for n in self.data.log_names]
 
     def _restore(self, checkpoint) -> int:
-        _print_header(self.plan)
+        _print_header(self.resolved, self.device)
         if checkpoint is None:
             for path in self._logs():  # records without a checkpoint: start over
                 if os.path.exists(path):
@@ -209,11 +151,10 @@ class _Loop:
         return checkpoint["next_step"]
 
     def run(self) -> RunSummary:
-        stream = self.protocol.stream(self.algorithm, self.start_step)
-        progress = StepProgress(self.n_steps, self.start_step,
-                                f"{self.args.algorithm} on {self.args.dataset}")
+        stream = ForAlgorithm(self.algorithm, self.data.stream(self.algorithm, self.start_step))
+        progress = StepProgress(self.n_steps, self.start_step, f"{self.config.algorithm} on {self.config.dataset}",
+                                shown=self.show_progress)
         checkpoint_vals = collections.defaultdict(list)
-        self.last_keys = None
         try:
             for step in range(self.start_step, self.n_steps):
                 step_start = time.time()
@@ -229,11 +170,11 @@ class _Loop:
                 if bad:
                     self._diverge(step, bad, checkpoint_vals)
                     break
-                if self.protocol.is_checkpoint(step, self.checkpoint_freq) or step == self.n_steps - 1:
+                if self.data.is_checkpoint(step, self.checkpoint_freq) or step == self.n_steps - 1:
                     self._record(step, checkpoint_vals)
                     self._save_checkpoint(step + 1)
                     checkpoint_vals = collections.defaultdict(list)
-                    if self.args.save_model_every_checkpoint:
+                    if self.config.save_model_every_checkpoint:
                         self._save_model(f"model_step{step}.pkl")
                 progress.update(step)
         finally:
@@ -242,26 +183,18 @@ class _Loop:
         return self.summary
 
     def _record(self, step: int, checkpoint_vals, extra: dict[str, Any] | None = None) -> None:
-        epoch = step / self.protocol.steps_per_epoch
+        epoch = step / self.data.steps_per_epoch
         results: dict[str, Any] = {"step": step, "epoch": epoch}
         for key, val in checkpoint_vals.items():
             results[key] = float(np.mean(val))
         started = time.perf_counter()
-        results.update(self.protocol.evaluate(self.algorithm, step, self.device, epoch))
+        results.update(self.data.evaluate(self.algorithm, step, self.device, epoch))
         self.summary.eval_s += time.perf_counter() - started
         results["mem_gb"] = _peak_memory_gb(self.device)
-        results.update(self.protocol.record_constants)
+        results.update(self.data.record_constants)
         results.update(extra or {})
-        describe = getattr(self.protocol, "describe_record", None)  # WILDS: a block of short lines
-        if describe is not None:
-            print(describe(results))
-        else:  # DomainBed's table, as DomainBed's own out.txt
-            keys = sorted(results)
-            if keys != self.last_keys:
-                _print_row(keys)
-                self.last_keys = keys
-            _print_row([results[k] for k in keys])
-        results.update({"hparams": self.hparams, "args": self.plan.recorded_args})
+        print(self.data.describe_record(results))  # to out.txt, as the protocol's own runs show it
+        results.update({"hparams": self.hparams, "args": self.recorded_args})
         self._append(json.dumps(results, sort_keys=True) + "\n")
         self.summary.records.append(results)
 
@@ -285,7 +218,7 @@ class _Loop:
         save_atomically({
             "format": FORMAT_VERSION,
             "next_step": next_step,
-            "args": self.plan.recorded_args,
+            "args": self.recorded_args,
             "algorithm": self.algorithm.training_state(),
             "rng": capture_rng_states(),
             "results_size": os.path.getsize(self.results_path),
@@ -303,16 +236,16 @@ class _Loop:
         path = os.path.join(self.output_dir, filename)
         with writing(path):
             save_atomically({
-                "args": self.plan.recorded_args,
-                "model_input_shape": self.protocol.input_shape,
-                "model_num_classes": self.protocol.num_classes,
-                "model_num_domains": self.protocol.num_domains,
+                "args": self.recorded_args,
+                "model_input_shape": self.data.input_shape,
+                "model_num_classes": self.data.num_classes,
+                "model_num_domains": self.data.num_domains,
                 "model_hparams": self.hparams,
                 "model_dict": self.algorithm.state_dict(),
             }, path)
 
     def _finish(self) -> None:
-        if not self.args.skip_model_save and self.summary.status == "done":
+        if not self.config.skip_model_save and self.summary.status == "done":
             self._save_model(MODEL_NAME)
         if os.path.exists(self.checkpoint_path):  # the run is complete: free the disk
             os.remove(self.checkpoint_path)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from rgd_bench.datasets.base import SplitDataset
 from rgd_bench.hparams import seed_hash
@@ -140,59 +140,49 @@ def eval_batches(split: Dataset, tensors: tuple[torch.Tensor, torch.Tensor] | No
         yield x, y
 
 
-class TrainingStream:
-    """The minibatches of every step, as the algorithm asks for them.
+class EnvironmentBatches:
+    """DomainBed's batches: one uniform (or class-balanced) minibatch per training environment
+    each step, as ``(x, y, ids)``, ids numbering the training examples environment after
+    environment."""
 
-    By default one uniform minibatch per training environment (DomainBed).  An algorithm
-    with ``SAMPLES_EXAMPLES`` chooses the example ids itself at every step; they are
-    fetched and handed over grouped by environment.  With ``NEEDS_EXAMPLE_IDS`` each
-    minibatch is ``(x, y, ids)``, ids numbering the training examples environment after
-    environment, so they travel with the very examples trained on.
-    """
-
-    def __init__(self, algorithm, splits, batch_size: int, seed: int, start_step: int, num_workers: int):
+    def __init__(self, splits, batch_size: int, start_step: int, num_workers: int):
         """``splits``: (data, tensors, weights, env_seed) of each training environment."""
-        self.algorithm = algorithm
-        self.batch_size = batch_size
-        self.seed = seed
-        self.sizes = [len(data) for data, _, _, _ in splits]
-        self.offsets = torch.tensor([0] + self.sizes).cumsum(0)
-        self.with_ids = algorithm.NEEDS_EXAMPLE_IDS
-        self.step = start_step
-        if algorithm.SAMPLES_EXAMPLES:
-            self.items = [SeededItems(data, env_seed) for data, _, _, env_seed in splits]
-            tensors = [t for _, t, _, _ in splits]
-            self.pool = None if any(t is None for t in tensors) else (
-                torch.cat([t[0] for t in tensors]), torch.cat([t[1] for t in tensors]))
-            self.sources = None
-        else:
-            self.sources = [TrainBatches(data, tensors, batch_size, env_seed, start_step, weights, num_workers)
-                            for data, tensors, weights, env_seed in splits]
+        self.offsets = torch.tensor([0] + [len(data) for data, _, _, _ in splits]).cumsum(0)
+        self.sources = [TrainBatches(data, tensors, batch_size, env_seed, start_step, weights, num_workers)
+                        for data, tensors, weights, env_seed in splits]
+
+    def __next__(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        return [(x, y, local + self.offsets[e]) for e, (x, y, local) in enumerate(map(next, self.sources))]
+
+
+class SampledBatches:
+    """Algorithm-driven sampling, for every protocol: at each step an algorithm with
+    ``SAMPLES_EXAMPLES`` chooses ``n`` example ids itself, from a generator seeded by
+    ``seed_hash(seed, "sample", step)``; ``fetch(ids, step)`` (the protocol's) gives their
+    ``(x, y, ids)`` minibatches."""
+
+    def __init__(self, algorithm, n: int, seed: int, start_step: int,
+                 fetch: Callable[[torch.Tensor, int], list[tuple[torch.Tensor, ...]]]):
+        self.algorithm, self.n, self.seed, self.step, self.fetch = algorithm, n, seed, start_step, fetch
 
     def __next__(self) -> list[tuple[torch.Tensor, ...]]:
-        if self.sources is None:
-            generator = torch.Generator().manual_seed(seed_hash(self.seed, "sample", self.step))
-            ids = self.algorithm.sample_examples(self.step, self.batch_size * len(self.sizes), generator)
-            minibatches = self._fetch(ids.cpu())
-        else:
-            minibatches = [(x, y, local + self.offsets[e])
-                           for e, (x, y, local) in enumerate(map(next, self.sources))]
+        generator = torch.Generator().manual_seed(seed_hash(self.seed, "sample", self.step))
+        ids = self.algorithm.sample_examples(self.step, self.n, generator)
+        minibatches = self.fetch(ids.cpu(), self.step)
         self.step += 1
+        return minibatches
+
+
+class ForAlgorithm:
+    """The minibatches of every step as ``algorithm`` takes them: ``(x, y, ids)`` with
+    ``NEEDS_EXAMPLE_IDS`` (the ids travel with the very examples trained on), else ``(x, y)``."""
+
+    def __init__(self, algorithm, batches):
+        self.with_ids, self.batches = algorithm.NEEDS_EXAMPLE_IDS, batches
+
+    def __next__(self) -> list[tuple[torch.Tensor, ...]]:
+        minibatches = next(self.batches)
         return minibatches if self.with_ids else [(x, y) for x, y, _ in minibatches]
 
-    def _fetch(self, ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """The examples ``ids``, grouped by environment (empty groups left out)."""
-        envs = torch.searchsorted(self.offsets[1:], ids, right=True)
-        minibatches = []
-        for e in range(len(self.sizes)):
-            chosen = ids[envs == e]
-            if len(chosen) == 0:
-                continue
-            if self.pool is not None:
-                minibatches.append((self.pool[0][chosen], self.pool[1][chosen], chosen))
-            else:  # read item by item, in order: draws depend on the previous step's losses
-                local = (chosen - self.offsets[e]).tolist()
-                x, y, _ = default_collate([self.items[e][(self.step, position, index)]
-                                           for position, index in enumerate(local)])
-                minibatches.append((x, y, chosen))
-        return minibatches
+    def __iter__(self):
+        return self

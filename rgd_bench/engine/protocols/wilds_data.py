@@ -1,4 +1,4 @@
-"""WILDS's protocol (``examples/run_expt.py`` of WILDS 2.0.0) in rgd_bench's engine.
+"""WILDS's protocol (``examples/run_expt.py`` of WILDS 2.0.0), once its data is loaded.
 
 * Train on the ``train`` split.  Each step draws one batch of ``batch_size`` examples:
   every epoch a fresh shuffle (WILDS's standard loader), or, for algorithms with
@@ -27,16 +27,16 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
-from rgd_bench._batches import SeededItems, TrainBatches, epoch_indices, eval_batches, step_indices
+from rgd_bench.engine.batches import SampledBatches, SeededItems, TrainBatches, epoch_indices, eval_batches, step_indices
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
 from rgd_bench.rundir import writing
 
 
-class WildsProtocol:
-    def __init__(self, plan):
-        self.plan, self.args, self.hparams = plan, plan.args, plan.hparams
-        self.benchmark = plan.dataset_cls(self.args.data_dir, None, self.hparams)
+class WildsData:
+    def __init__(self, run):
+        self.config, self.hparams = run.config, run.hparams
+        self.benchmark = run.dataset_cls(self.config.data_dir, None, self.hparams)
         self.wilds_dataset = dataset = self.benchmark.wilds_dataset
         self.grouper = self._grouper()
         self.train = dataset.get_subset("train", transform=self.benchmark.transform(True))
@@ -61,12 +61,9 @@ class WildsProtocol:
         per_epoch = math.ceil(len(self.train) / batch_size)
         self.n_steps, self.checkpoint_freq = self.benchmark.N_EPOCHS * per_epoch, per_epoch
         self.steps_per_epoch = len(self.train) / batch_size
-        self.num_workers = self.benchmark.N_WORKERS if self.args.num_workers is None else self.args.num_workers
-        uniform = self.args.uniform_over_groups
-        if uniform == "true" and plan.algorithm_cls.SAMPLES_EXAMPLES:
-            raise UsageError(f"--uniform_over_groups true does not apply to {self.args.algorithm}, which "
-                             f"chooses its own training examples; leave the flag out.")
-        self.uniform_over_groups = plan.algorithm_cls.UNIFORM_OVER_GROUPS if uniform is None else uniform == "true"
+        self.num_workers = self.benchmark.N_WORKERS if self.config.num_workers is None else self.config.num_workers
+        uniform = self.config.uniform_over_groups  # protocols.wilds refused it for algorithms that sample
+        self.uniform_over_groups = run.algorithm_cls.UNIFORM_OVER_GROUPS if uniform is None else uniform
         self.group_weights = 1.0 / self.group_sizes.double()[self.train_groups]  # WILDS: 1 / group count
         self.record_constants: dict[str, Any] = {
             "val_metric": self.benchmark.VAL_METRIC,
@@ -78,11 +75,11 @@ class WildsProtocol:
     def _grouper(self):
         from wilds.common.grouper import CombinatorialGrouper
 
-        fields = list(self.args.groupby_fields or self.benchmark.GROUPBY_FIELDS)
+        fields = list(self.config.groupby_fields or self.benchmark.GROUPBY_FIELDS)
         allowed = list(self.wilds_dataset.metadata_fields)
         unknown = [f for f in fields if f not in allowed]
         if unknown:
-            raise UsageError(f"--groupby_fields {unknown[0]} is not a metadata field of {self.args.dataset}; "
+            raise UsageError(f"--groupby_fields {unknown[0]} is not a metadata field of {self.config.dataset}; "
                              f"allowed: {', '.join(allowed)}.")
         return CombinatorialGrouper(self.wilds_dataset, fields)
 
@@ -105,11 +102,18 @@ class WildsProtocol:
             algorithm.bind_training_labels(list(torch.split(labels, self.group_sizes.tolist())))
 
     def stream(self, algorithm, start_step: int):
-        return _GroupedBatches(self, algorithm, start_step)
+        """Each step's batch as ``(x, y, ids)`` minibatches, one per group in group order."""
+        seed, batch_size = seed_hash(self.config.seed, "train"), self.hparams["batch_size"]
+        tensors = self._tensors(self.train)
+        if algorithm.SAMPLES_EXAMPLES:
+            return SampledBatches(algorithm, batch_size, self.config.seed, start_step,
+                                  _TrainPool(self, tensors, SeededItems(self.train, seed)).fetch)
+        return _GroupedBatches(self, TrainBatches(self.train, tensors, batch_size, seed, start_step,
+                                                  num_workers=self.num_workers, indices_of=self.indices_of))
 
     def indices_of(self, step: int) -> torch.Tensor:
         """Positions in ``train`` of one step's batch."""
-        n, batch_size, seed = len(self.train), self.hparams["batch_size"], seed_hash(self.args.seed, "train")
+        n, batch_size, seed = len(self.train), self.hparams["batch_size"], seed_hash(self.config.seed, "train")
         if self.uniform_over_groups:
             return step_indices(n, batch_size, seed, step, self.group_weights)
         return epoch_indices(n, batch_size, seed, step)
@@ -155,15 +159,15 @@ class WildsProtocol:
         predictions = []
         algorithm.eval()
         with torch.no_grad():
-            for x, _ in eval_batches(subset, self._tensors(subset), self.args.eval_batch_size,
-                                     seed_hash(self.args.seed, split), step, self.num_workers):
+            for x, _ in eval_batches(subset, self._tensors(subset), self.config.eval_batch_size,
+                                     seed_hash(self.config.seed, split), step, self.num_workers):
                 predictions.append(algorithm.predict(x.to(device)).argmax(dim=-1).cpu())
         algorithm.train()
         return torch.cat(predictions)
 
     def _log_csv(self, split: str, epoch: int, metrics: dict[str, float]) -> None:
         """One row as WILDS's ``BatchLogger`` writes it: ``epoch`` (an int) first, then the metrics."""
-        path = os.path.join(self.args.output_dir, f"{split}_eval.csv")
+        path = os.path.join(self.config.output_dir, f"{split}_eval.csv")
         row = {"epoch": epoch, **metrics}
         with writing(path), open(path, "a", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
@@ -177,36 +181,26 @@ def _number(value) -> str:
 
 
 class _GroupedBatches:
-    """Each step's batch, split by group; drawn by the protocol, or chosen by an
-    algorithm that samples its own examples (SGD_HWS)."""
+    """Each step's batch as the protocol draws it, split by group."""
 
-    def __init__(self, protocol: WildsProtocol, algorithm, start_step: int):
-        self.protocol, self.algorithm, self.step = protocol, algorithm, start_step
-        self.with_ids = algorithm.NEEDS_EXAMPLE_IDS
-        seed = seed_hash(protocol.args.seed, "train")
-        tensors = protocol._tensors(protocol.train)
-        self.tensors = tensors
-        if algorithm.SAMPLES_EXAMPLES:
-            self.items = SeededItems(protocol.train, seed)
-            self.batches = None
-        else:
-            self.batches = TrainBatches(protocol.train, tensors, protocol.hparams["batch_size"], seed, start_step,
-                                        num_workers=protocol.num_workers, indices_of=protocol.indices_of)
+    def __init__(self, data: WildsData, batches: TrainBatches):
+        self.data, self.batches = data, batches
 
     def __next__(self):
-        if self.batches is not None:
-            x, y, positions = next(self.batches)
-        else:
-            generator = torch.Generator().manual_seed(seed_hash(self.protocol.args.seed, "sample", self.step))
-            ids = self.algorithm.sample_examples(self.step, self.protocol.hparams["batch_size"], generator)
-            positions = self.protocol.order[ids.cpu()]
-            if self.tensors is not None:
-                x, y = self.tensors[0][positions], self.tensors[1][positions]
-            else:
-                x, y, _ = default_collate([self.items[(self.step, k, int(p))] for k, p in enumerate(positions)])
-        self.step += 1
-        minibatches = self.protocol.by_group(x, y, positions)
-        return minibatches if self.with_ids else [(x, y) for x, y, _ in minibatches]
+        x, y, positions = next(self.batches)
+        return self.data.by_group(x, y, positions)
 
-    def __iter__(self):
-        return self
+
+class _TrainPool:
+    """The training examples, their ids running group after group (``WildsData.order``)."""
+
+    def __init__(self, data: WildsData, tensors, items: SeededItems):
+        self.data, self.tensors, self.items = data, tensors, items
+
+    def fetch(self, ids: torch.Tensor, step: int):
+        positions = self.data.order[ids]
+        if self.tensors is not None:
+            x, y = self.tensors[0][positions], self.tensors[1][positions]
+        else:
+            x, y, _ = default_collate([self.items[(step, k, int(p))] for k, p in enumerate(positions)])
+        return self.data.by_group(x, y, positions)
