@@ -37,6 +37,13 @@ def domainbed_like_run(sizes=(5, 7), batch_size=3, **hparams):
     return envs, loaders, make_algorithm(len(envs), batch_size=batch_size, **hparams)
 
 
+@pytest.fixture(autouse=True)
+def session_restored(monkeypatch):
+    """Each test's session ends with it: a session left installed would hand its ids to the
+    next SGD_HWS built in this process (test_domainbed_models' ones)."""
+    monkeypatch.setattr(into_domainbed_hws, "SESSION", into_domainbed_hws.SESSION)
+
+
 @pytest.fixture
 def no_session(monkeypatch):
     monkeypatch.setattr(into_domainbed_hws, "SESSION", None)
