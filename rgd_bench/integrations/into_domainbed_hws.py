@@ -44,7 +44,6 @@ class Session:
         self.algorithm: DomainBedSGD_HWS | None = None
         self.current: list[torch.Tensor] = []  # local ids per environment, this step
         self.current_global: list[torch.Tensor] = []
-        self.served = 0  # loaders that have yielded their share of the current draw
 
     def offsets(self) -> list[int]:
         starts = [0]
@@ -55,7 +54,6 @@ class Session:
     def next_ids(self, env: int) -> torch.Tensor:
         if env == 0:
             self._draw()
-        self.served += 1
         return self.current[env]
 
     def _draw(self) -> None:
@@ -68,7 +66,6 @@ class Session:
         starts = self.offsets()
         self.current_global = [ids[(ids >= starts[e]) & (ids < starts[e + 1])] for e in range(len(self.loaders))]
         self.current = [g - starts[e] for e, g in enumerate(self.current_global)]
-        self.served = 0
 
 
 SESSION: Session | None = None
