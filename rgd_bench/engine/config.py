@@ -101,8 +101,9 @@ UNSET_MEANS = {name: f.metadata["unset"] for name, f in FIELDS.items() if f.meta
 def check_fields(config: RunConfig) -> None:
     """Each set field against its spec (the protocols check theirs); a UsageError names the
     first value that breaks its rule."""
+    values = config.as_args()
     for name, f in FIELDS.items():
-        value = config.as_args()[name]
+        value = values[name]
         spec = f.metadata["spec"]
         if spec is not None and value is not None:
             message = spec.message(f"--{name}", value)
