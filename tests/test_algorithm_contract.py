@@ -54,6 +54,7 @@ def build(algorithm_name: str, dataset, seed: int = 0):
     hparams = resolve_hparams(cls, type(dataset), 0, 0, {"batch_size": BATCH})
     algorithm = cls(dataset.input_shape, dataset.num_classes, len(dataset) - 1, hparams)
     algorithm.bind_training_examples([len(env) for env in training_envs(dataset)])
+    algorithm.bind_total_steps(2)  # the tests take 2 steps: JTT's stages switch between them
     return algorithm
 
 

@@ -21,7 +21,8 @@ MISSING = [m for m in ("domainbed", "timm") if importlib.util.find_spec(m) is No
 needs_domainbed = pytest.mark.skipif(
     bool(MISSING), reason=f"DomainBed's algorithms need a DomainBed checkout on PYTHONPATH and its "
                           f"dependencies; not importable here: {', '.join(MISSING)}")
-OURS = {"ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO"}
+OURS = {"ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO", "CVaRDRO", "Chi2DRO", "KLDRO", "JTT", "ReWeight",
+        "ReSample", "Focal"}
 # The module of the classes that wrap DomainBed's algorithms.
 ADAPTER_MODULE = "rgd_bench.integrations.from_domainbed"
 

@@ -96,7 +96,10 @@ def _kill_mid_way(argv: list[str], out_dir, min_records: int) -> None:
     ("SpuriousTabular", "SGD_HWS", '{"hws_staleness_correction": true}', 1500, 100, 4),
     ("SpuriousTabular", "ALSO", '{"also_groups": "example"}', 1500, 100, 4),
     ("SpuriousTabular", "RGD", '{"rgd_temperature_rule": "clip_plus_one"}', 1500, 100, 4),
-], ids=["GroupDRO", "ERM-ColoredMNIST5k", "SGD_HWS", "ALSO-example", "RGD"])
+    # killed in the second stage (from step 300), its error set part-built
+    ("SpuriousTabular", "JTT", '{"first_stage_step_frac": 0.2}', 1500, 100, 5),
+    ("SpuriousTabular", "Chi2DRO", '{"chi2_formulation": "penalized"}', 1500, 100, 4),
+], ids=["GroupDRO", "ERM-ColoredMNIST5k", "SGD_HWS", "ALSO-example", "RGD", "JTT-second-stage", "Chi2DRO"])
 def test_killed_run_resumes_to_identical_results(tmp_path, dataset, algorithm, hparams, steps, freq, kill_after):
     def argv(name):
         return ["--dataset", dataset, "--algorithm", algorithm, "--hparams", hparams, "--steps", str(steps),

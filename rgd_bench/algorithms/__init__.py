@@ -4,7 +4,9 @@ One file per algorithm, DomainBed's interface (``base.Algorithm``).  May import
 ``registry``, ``hparams``, ``values``, ``errors`` and ``networks``; never the engine, the
 sweep, the report or ``integrations`` (DomainBed's own algorithms join ``ALGORITHMS``
 through an entry point, like any plugin)."""
-from rgd_bench.algorithms import also, erm, groupdro, hws, rgd  # noqa: F401  (registration)
+from rgd_bench.algorithms import (  # noqa: F401  (registration)
+    also, chi2_dro, cvar_dro, erm, focal, groupdro, hws, jtt, kl_dro, resample, reweight, rgd,
+)
 from rgd_bench.algorithms.base import Algorithm
 
 # DomainBed's own algorithms join ALGORITHMS as any plugin does, through the entry point

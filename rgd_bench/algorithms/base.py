@@ -67,6 +67,10 @@ class Algorithm(nn.Module):
         number of training examples of each training environment.  Example ids run
         from 0 to ``sum(env_sizes) - 1``, environment after environment."""
 
+    def bind_total_steps(self, total_steps: int) -> None:
+        """Called once before training (and before a checkpoint is restored) with the number
+        of steps the run will take, for algorithms whose schedule depends on it (JTT)."""
+
     def bind_training_labels(self, labels: Sequence[torch.Tensor]) -> None:
         """With ``NEEDS_TRAINING_LABELS``: the labels of each training environment's examples,
         called once after ``bind_training_examples``."""

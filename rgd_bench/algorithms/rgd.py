@@ -18,10 +18,8 @@ below ``e``, a milder re-weighting.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from rgd_bench.algorithms.base import pooled
-from rgd_bench.algorithms.erm import ERM
+from rgd_bench.algorithms._weighted_loss import WeightedLossERM
 from rgd_bench.hparams import HParam
 from rgd_bench.values import POSITIVE
 from rgd_bench.registry import ALGORITHMS
@@ -35,7 +33,7 @@ def rgd_weights(losses: torch.Tensor, clip: float, temperature: float) -> torch.
 
 
 @ALGORITHMS.register()
-class RGD(ERM):
+class RGD(WeightedLossERM):
     HPARAMS = {
         "rgd_clip": HParam(1.0, lambda r: 10 ** r.uniform(-1, 1), POSITIVE,
                            doc="tau: losses are clipped at tau before exponentiation"),
@@ -51,13 +49,7 @@ class RGD(ERM):
             return self.hparams["rgd_clip"] + 1.0
         return self.hparams["rgd_temperature"]
 
-    def update(self, minibatches, unlabeled=None):
-        all_x, all_y = pooled(minibatches)[:2]
-        losses = F.cross_entropy(self.predict(all_x), all_y, reduction="none")
+    def objective(self, losses, groups):
         weights = rgd_weights(losses, self.hparams["rgd_clip"], self.temperature)
         objective = (weights * losses).mean()
-        self.optimizer.zero_grad()
-        objective.backward()
-        self.optimizer.step()
-        return {"loss": losses.mean().item(), "objective": objective.item(),
-                "mean_weight": weights.mean().item()}
+        return objective, {"objective": objective.item(), "mean_weight": weights.mean().item()}

@@ -125,6 +125,7 @@ class Loop:
         self.n_steps = self.config.steps or data.n_steps
         self.checkpoint_freq = self.config.checkpoint_freq or data.checkpoint_freq
         self.summary = RunSummary(self.output_dir, "done")
+        algorithm.bind_total_steps(self.n_steps)
         self.start_step = self._restore(checkpoint)
         self.summary.start_step = self.start_step
 
