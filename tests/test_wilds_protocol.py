@@ -88,25 +88,25 @@ def test_group_dro_beats_erm_on_the_worst_group(tmp_path, train_in_process):
 
 
 def test_standard_loader_shuffles_each_epoch(tmp_path):
-    protocol = protocol_for(tmp_path, "--algorithm", "ERM", "--hparams", '{"batch_size": 50}')
+    protocol = protocol_for(tmp_path, "--algorithm", "ERM", "--hparams", '{"batch_size": 50}').pool
     assert not protocol.uniform_over_groups and len(protocol.train) == 2000
     epochs = [torch.cat([protocol.indices_of(s) for s in range(e * 40, (e + 1) * 40)]) for e in (0, 1)]
     for epoch in epochs:
         assert sorted(epoch.tolist()) == list(range(2000))
     assert not torch.equal(epochs[0], epochs[1])
     # A batch across an epoch boundary ends one permutation and starts the next.
-    protocol = protocol_for(tmp_path, "--algorithm", "ERM", "--hparams", '{"batch_size": 64}')
+    protocol = protocol_for(tmp_path, "--algorithm", "ERM", "--hparams", '{"batch_size": 64}').pool
     first_two_epochs = torch.cat([protocol.indices_of(s) for s in range(63)])[:4000]
     assert sorted(first_two_epochs[:2000].tolist()) == sorted(first_two_epochs[2000:].tolist()) == list(range(2000))
 
 
 @pytest.mark.parametrize("flag,uniform", [((), True), (("--uniform_over_groups", "false"), False)])
 def test_group_dro_draws_groups_uniformly_as_wilds(tmp_path, flag, uniform):
-    protocol = protocol_for(tmp_path, "--algorithm", "GroupDRO", *flag)
+    protocol = protocol_for(tmp_path, "--algorithm", "GroupDRO", *flag).pool
     assert protocol.uniform_over_groups is uniform
     assert protocol.group_sizes.tolist() == [950, 50, 50, 950]  # group = background + 2 * y
     draws = torch.cat([protocol.indices_of(s) for s in range(100)])
-    shares = torch.bincount(protocol.train_groups[draws], minlength=4) / len(draws)
+    shares = torch.bincount(protocol.groups[draws], minlength=4) / len(draws)
     expected = torch.full((4,), 0.25) if uniform else torch.tensor([0.475, 0.025, 0.025, 0.475])
     assert torch.allclose(shares, expected, atol=0.03)
 
@@ -125,8 +125,8 @@ def test_batches_reach_the_algorithm_one_minibatch_per_group_with_group_ordered_
         inputs = protocol.wilds_dataset.input_tensor()[torch.as_tensor(protocol.train.indices)]
         for g, (x, y, ids) in enumerate(minibatches):
             assert ((ids >= bounds[g]) & (ids < bounds[g + 1])).all()
-            assert torch.equal(x, inputs[protocol.order[ids]])
-            assert torch.equal(y, torch.as_tensor(protocol.train.y_array)[protocol.order[ids]])
+            assert torch.equal(x, inputs[protocol.pool.order[ids]])
+            assert torch.equal(y, torch.as_tensor(protocol.train.y_array)[protocol.pool.order[ids]])
 
 
 def test_also_inverse_frequency_gets_the_wilds_training_labels(tmp_path):
@@ -138,7 +138,7 @@ def test_also_inverse_frequency_gets_the_wilds_training_labels(tmp_path):
     model = plan.algorithm_cls(protocol.input_shape, protocol.num_classes, protocol.num_domains, plan.hparams)
     protocol.prepare(model)
     labels = torch.as_tensor(protocol.train.y_array)
-    cells = protocol.train_groups * protocol.num_classes + labels
+    cells = protocol.pool.groups * protocol.num_classes + labels
     counts = torch.bincount(cells, minlength=len(model.pi)).double()
     expected = torch.where(counts > 0, 1 / counts.clamp(min=1), torch.zeros_like(counts))
     assert torch.allclose(model.pi.double(), expected / expected.sum())

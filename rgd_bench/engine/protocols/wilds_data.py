@@ -25,9 +25,9 @@ import os
 from typing import Any
 
 import torch
-from torch.utils.data import default_collate
 
-from rgd_bench.engine.batches import SampledBatches, SeededItems, TrainBatches, epoch_indices, eval_batches, step_indices
+from rgd_bench.engine.batches import eval_batches
+from rgd_bench.engine.protocols.grouped_pool import GroupedPool
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
 from rgd_bench.rundir import writing
@@ -47,14 +47,7 @@ class WildsData:
         }
         self.log_names = tuple(f"{split}_eval.csv" for split in self.eval_subsets)
 
-        self.train_groups = self.grouper.metadata_to_group(self.train.metadata_array).long()
         self.num_domains = self.grouper.n_groups
-        self.group_sizes = torch.bincount(self.train_groups, minlength=self.num_domains)
-        # Example ids run group after group; ``order[id]`` is the position in ``train``.
-        self.order = torch.argsort(self.train_groups, stable=True)
-        self.ids = torch.empty_like(self.order)
-        self.ids[self.order] = torch.arange(len(self.order))
-
         self.input_shape = tuple(self.benchmark.input_shape)
         self.num_classes = self.benchmark.num_classes
         batch_size = self.hparams["batch_size"]
@@ -63,14 +56,16 @@ class WildsData:
         self.steps_per_epoch = len(self.train) / batch_size
         self.num_workers = self.benchmark.N_WORKERS if self.config.num_workers is None else self.config.num_workers
         uniform = self.config.uniform_over_groups  # protocols.wilds refused it for algorithms that sample
-        self.uniform_over_groups = run.algorithm_cls.UNIFORM_OVER_GROUPS if uniform is None else uniform
-        self.group_weights = 1.0 / self.group_sizes.double()[self.train_groups]  # WILDS: 1 / group count
+        inputs = getattr(dataset, "input_tensor", None)  # in-memory datasets: index, don't read
+        self.inputs = inputs() if inputs is not None and self.benchmark.TRANSFORM is None else None
+        self.pool = GroupedPool(
+            self.train, self._tensors(self.train), torch.as_tensor(self.train.y_array),
+            self.grouper.metadata_to_group(self.train.metadata_array), self.num_domains, batch_size,
+            self.config.seed, run.algorithm_cls.UNIFORM_OVER_GROUPS if uniform is None else uniform, self.num_workers)
         self.record_constants: dict[str, Any] = {
             "val_metric": self.benchmark.VAL_METRIC,
             "val_metric_decreasing": self.benchmark.VAL_METRIC_DECREASING,
         }
-        inputs = getattr(dataset, "input_tensor", None)  # in-memory datasets: index, don't read
-        self.inputs = inputs() if inputs is not None and self.benchmark.TRANSFORM is None else None
 
     def _grouper(self):
         from wilds.common.grouper import CombinatorialGrouper
@@ -95,33 +90,10 @@ class WildsData:
         return (step + 1) % freq == 0
 
     def prepare(self, algorithm) -> None:
-        algorithm.forward_groups_together = True
-        algorithm.bind_training_examples(self.group_sizes.tolist())
-        if algorithm.NEEDS_TRAINING_LABELS:  # ids run group after group (self.order)
-            labels = torch.as_tensor(self.train.y_array)[self.order]
-            algorithm.bind_training_labels(list(torch.split(labels, self.group_sizes.tolist())))
+        self.pool.prepare(algorithm)
 
     def stream(self, algorithm, start_step: int):
-        """Each step's batch as ``(x, y, ids)`` minibatches, one per group in group order."""
-        seed, batch_size = seed_hash(self.config.seed, "train"), self.hparams["batch_size"]
-        tensors = self._tensors(self.train)
-        if algorithm.SAMPLES_EXAMPLES:
-            return SampledBatches(algorithm, batch_size, self.config.seed, start_step,
-                                  _TrainPool(self, tensors, SeededItems(self.train, seed)).fetch)
-        return _GroupedBatches(self, TrainBatches(self.train, tensors, batch_size, seed, start_step,
-                                                  num_workers=self.num_workers, indices_of=self.indices_of))
-
-    def indices_of(self, step: int) -> torch.Tensor:
-        """Positions in ``train`` of one step's batch."""
-        n, batch_size, seed = len(self.train), self.hparams["batch_size"], seed_hash(self.config.seed, "train")
-        if self.uniform_over_groups:
-            return step_indices(n, batch_size, seed, step, self.group_weights)
-        return epoch_indices(n, batch_size, seed, step)
-
-    def by_group(self, x, y, positions) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """One (x, y, example ids) minibatch per group, in group order."""
-        groups, ids = self.train_groups[positions], self.ids[positions]
-        return [(x[groups == g], y[groups == g], ids[groups == g]) for g in range(self.num_domains)]
+        return self.pool.stream(algorithm, start_step)
 
     def evaluate(self, algorithm, step: int, device: str, epoch: float) -> dict[str, float]:
         results: dict[str, float] = {}
@@ -178,29 +150,3 @@ class WildsData:
 
 def _number(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-class _GroupedBatches:
-    """Each step's batch as the protocol draws it, split by group."""
-
-    def __init__(self, data: WildsData, batches: TrainBatches):
-        self.data, self.batches = data, batches
-
-    def __next__(self):
-        x, y, positions = next(self.batches)
-        return self.data.by_group(x, y, positions)
-
-
-class _TrainPool:
-    """The training examples, their ids running group after group (``WildsData.order``)."""
-
-    def __init__(self, data: WildsData, tensors, items: SeededItems):
-        self.data, self.tensors, self.items = data, tensors, items
-
-    def fetch(self, ids: torch.Tensor, step: int):
-        positions = self.data.order[ids]
-        if self.tensors is not None:
-            x, y = self.tensors[0][positions], self.tensors[1][positions]
-        else:
-            x, y, _ = default_collate([self.items[(step, k, int(p))] for k, p in enumerate(positions)])
-        return self.data.by_group(x, y, positions)
