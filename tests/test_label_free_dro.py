@@ -201,3 +201,23 @@ def test_focal_step_is_the_focal_gradient():
     algorithm.update(mb)
     for a, a0, g in zip(algorithm.network.parameters(), before, expected):
         assert torch.allclose(a - a0, -g, atol=1e-6)
+
+
+def test_focal_gradient_stays_finite_on_a_perfectly_classified_example():
+    # 1 - exp(-0) = 0 and gamma < 1: the plain formula's autograd gives 0^(gamma-1) * 0 = NaN.
+    losses = torch.tensor([0.0, 0.3], requires_grad=True)
+    focal_losses(losses, 0.5).sum().backward()
+    assert torch.isfinite(losses.grad).all() and losses.grad[0] == pytest.approx(0.0, abs=1e-15)
+    plain = torch.tensor([0.0, 0.3], requires_grad=True)
+    ((1 - torch.exp(-plain)) ** 0.5 * plain).sum().backward()
+    assert torch.isnan(plain.grad[0])
+    assert losses.grad[1] == pytest.approx(float(plain.grad[1]))  # the same function elsewhere
+
+
+def test_chi2_constrained_takes_the_limit_where_the_ball_holds_every_concentration():
+    # A minibatch from a sweep (a model predicting from colour alone): even all the mass on the 7
+    # largest losses has chi^2 = 1/2 < rho = 1, so the root is the largest loss itself, where
+    # relu(v - eta) / sum is 0 / 0.  fast-dro's step is NaN there; the limit is 1/7 on each.
+    low, high = 0.6922001838684082, 0.6940950155258179
+    v = torch.tensor([low] * 6 + [0.6921972632408142] + [high] * 7)
+    assert chi2_weights(v, "constrained", rho=1.0, lam=0.0).tolist() == pytest.approx([0.0] * 7 + [1 / 7] * 7)

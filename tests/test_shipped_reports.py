@@ -71,7 +71,38 @@ def test_the_shipped_leaderboard_is_what_this_code_computes(tmp_path):
             assert ours == pytest.approx(theirs, abs=CROSS_MACHINE_TOLERANCE), (where, machine, provenance)
 
 
+SUBPOPULATION_TABLE = "SpuriousTabularGroups (train_attr yes)"  # MLP runs: the cheapest table to re-run
+
+
+@pytest.mark.slow
+def test_the_shipped_subpopulation_leaderboard_is_what_this_code_computes(tmp_path):
+    """The first trial of every algorithm chosen by validation worst-group accuracy, re-run: the
+    selected checkpoint's validation and test worst-group accuracies are the shipped ones."""
+    provenance = shipped("subpop/provenance.json")
+    chosen = [(entry, entry["trials"][0]) for entry in shipped("subpop/selected_hparams.json")
+              if entry["selection"] == "subpop_worst_group" and entry["dataset"] == SUBPOPULATION_TABLE]
+    assert len(chosen) == 12  # every algorithm of sweeps/subpop.toml
+    argvs = []
+    for i, (_, trial) in enumerate(chosen):
+        argv = trial["argv"][3:]
+        argv[argv.index("--output_dir") + 1] = str(tmp_path / str(i))
+        argvs.append([*argv, "--skip_model_save", "--no_progress"])
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": provenance["CPU kernels"].lower()}
+    result = subprocess.run([sys.executable, "-c", RERUN, json.dumps(argvs)], env=env, capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    machine = json.loads(subprocess.run([sys.executable, "-m", "rgd_bench._machine"], env=env, capture_output=True,
+                                        text=True, check=True).stdout)
+    same_machine = all(machine[k] == provenance[k] for k in ("PyTorch", "CPU kernels", "CPU"))
+    for i, (entry, trial) in enumerate(chosen):
+        record = records(str(tmp_path / str(i)))[trial["selected_step"]]
+        ours = (record["val_worst_group_acc"], record["test_worst_group_acc"])
+        theirs = (trial["val_acc"], trial["test_acc"])
+        where = f"{entry['algorithm']} hparams {trial['hparams_seed']}"
+        assert ours == pytest.approx(theirs, abs=1e-12 if same_machine else CROSS_MACHINE_TOLERANCE), where
+
+
 def test_provenance_names_what_results_depend_on():
     from rgd_bench._machine import environment
 
-    assert set(shipped("provenance.json")) == set(environment())
+    assert set(shipped("provenance.json")) == set(shipped("subpop/provenance.json")) == set(environment())

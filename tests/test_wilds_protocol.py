@@ -15,6 +15,7 @@ pytest.importorskip("wilds", reason="WILDS support needs 'rgd_bench[wilds]'")
 
 from conftest import REPO_ROOT, comparable_records, read_records, run_module  # noqa: E402
 from test_train import _kill_mid_way  # noqa: E402
+from waterbirds_files import write_tiny_waterbirds  # noqa: E402
 
 from rgd_bench.algorithms.groupdro import GroupDRO  # noqa: E402
 from rgd_bench.engine.resolution import resolve  # noqa: E402
@@ -201,22 +202,10 @@ def test_bad_wilds_arguments_fail_in_one_line_before_writing(tmp_path, train_in_
 
 
 def test_wilds_own_waterbirds_class_trains_from_files_on_disk(tmp_path, train_in_process):
-    from PIL import Image
-
-    root = tmp_path / "data" / "waterbirds_v1.0"
-    root.mkdir(parents=True)
-    (root / "RELEASE_v1.0.txt").write_text("")
-    rows = ["img_id,img_filename,y,split,place"]
-    generator = torch.Generator().manual_seed(0)
-    for i in range(24):
-        y, place, split = i % 2, (i // 2) % 2, [0, 0, 0, 1, 1, 2][i % 6] if i < 18 else i % 3
-        pixels = (torch.rand(40, 30, 3, generator=generator) * 255).to(torch.uint8).numpy()
-        Image.fromarray(pixels).save(root / f"{i}.jpg")
-        rows.append(f"{i + 1},{i}.jpg,{y},{split},{place}")
-    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    data_dir = write_tiny_waterbirds(tmp_path / "data")
     out = tmp_path / "run"
     code, _, err = train_in_process(
-        "--dataset", "waterbirds", "--data_dir", str(tmp_path / "data"), "--algorithm", "GroupDRO",
+        "--dataset", "waterbirds", "--data_dir", data_dir, "--algorithm", "GroupDRO",
         "--hparams", '{"resnet18": true, "pretrained": false, "batch_size": 4}', "--steps", "2",
         "--checkpoint_freq", "1", "--output_dir", str(out))
     assert code == 0, err

@@ -34,6 +34,9 @@ class Algorithm(nn.Module):
     # Under WILDS's protocol: draw training batches uniformly over groups (WILDS's
     # ``uniform_over_groups``), as WILDS does for its group DRO.
     UNIFORM_OVER_GROUPS = False
+    # Under the subpopulation protocol: draw training batches uniformly over groups
+    # (SubpopBench's ``group_balanced``, which it sets for its ReSample only).
+    GROUP_BALANCED = False
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, num_domains: int,
                  hparams: dict[str, Any]):

@@ -1,7 +1,12 @@
 """Focal loss (Lin et al., "Focal loss for dense object detection", ICCV 2017), as
 SubpopBench's ``Focal``: each example's cross-entropy ``l`` becomes ``(1 - exp(-l))^gamma * l``
 (``exp(-l)`` is the probability of the true class), averaged over the pooled minibatch.
-``gamma``: SubpopBench's name, default (1) and search range (``0.5 * 10^U(0, 1)``)."""
+``gamma``: SubpopBench's name, default (1) and search range (``0.5 * 10^U(0, 1)``).
+
+One numerical departure, the same function: ``1 - exp(-l)`` is held at the smallest positive
+float where it would be 0 (an example classified perfectly in floating point).  There
+SubpopBench's autograd multiplies the infinite slope of ``base^gamma`` (``gamma < 1``, a third of
+its draws) by ``l = 0`` and the step is NaN; the true gradient is finite, and here it is."""
 from __future__ import annotations
 
 import torch
@@ -13,7 +18,8 @@ from rgd_bench.values import NON_NEGATIVE
 
 
 def focal_losses(losses: torch.Tensor, gamma: float) -> torch.Tensor:
-    return (1.0 - torch.exp(-losses)) ** gamma * losses
+    base = torch.clamp(1.0 - torch.exp(-losses), min=torch.finfo(losses.dtype).tiny)
+    return base ** gamma * losses
 
 
 @ALGORITHMS.register()

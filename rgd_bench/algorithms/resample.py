@@ -3,7 +3,7 @@
 proportional to ``1 / size of its group``).
 
 Under the subpopulation and WILDS protocols the engine draws such batches for it
-(``UNIFORM_OVER_GROUPS``), over the label x attribute groups (``--train_attr yes``) or the
+(``GROUP_BALANCED``, ``UNIFORM_OVER_GROUPS``), over the label x attribute groups (``--train_attr yes``) or the
 classes (``no``).  Under DomainBed's protocol each training environment already gives an
 equal share of every batch, so ReSample there is ERM."""
 from __future__ import annotations
@@ -14,4 +14,4 @@ from rgd_bench.registry import ALGORITHMS
 
 @ALGORITHMS.register()
 class ReSample(ERM):
-    UNIFORM_OVER_GROUPS = True
+    UNIFORM_OVER_GROUPS = GROUP_BALANCED = True

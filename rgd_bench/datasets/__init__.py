@@ -6,7 +6,8 @@ datasets with their support code (``wilds_support``).  A dataset names its proto
 ``registry``, ``hparams``, ``values``, ``errors`` and ``networks``; never the engine, the
 sweep, the report or ``integrations``."""
 from rgd_bench.datasets import (  # noqa: F401  (registration)
-    images, imbalanced_mnist, mnist, sklearn_tabular, tabular, wilds_benchmarks)
+    images, imbalanced_mnist, mnist, sklearn_tabular, subpopulation_embedded, subpopulation_wilds, tabular,
+    wilds_benchmarks)
 from rgd_bench.datasets.base import MultipleDomainDataset, split_dataset
 
 __all__ = ["MultipleDomainDataset", "split_dataset"]

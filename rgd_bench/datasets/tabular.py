@@ -34,12 +34,13 @@ class SpuriousTabular(MultipleDomainDataset):
         super().__init__(root, test_envs, hparams)
         generator = torch.Generator().manual_seed(self.DATA_SEED)
         for agreement in self.SPURIOUS_AGREEMENT:
-            self.datasets.append(self._environment(agreement, generator))
+            self.datasets.append(self.make_examples(self.EXAMPLES_PER_ENV, agreement, generator))
         self.input_shape = self.INPUT_SHAPE
         self.num_classes = 2
 
-    def _environment(self, agreement: float, generator: torch.Generator) -> TensorDataset:
-        n = self.EXAMPLES_PER_ENV
+    @staticmethod
+    def make_examples(n: int, agreement: float, generator: torch.Generator) -> TensorDataset:
+        """``n`` examples whose spurious features agree with the label with probability ``agreement``."""
         y = torch.randint(0, 2, (n,), generator=generator)
         sign = (2 * y - 1).float().unsqueeze(1)
         core = 0.85 * sign + torch.randn(n, 2, generator=generator)

@@ -55,6 +55,8 @@ class RunConfig:
     # WILDS's protocol (rgd_bench.engine.protocols.wilds)
     groupby_fields: tuple[str, ...] | None = field(default=None, metadata=_rule(None))
     uniform_over_groups: bool | None = field(default=None, metadata=_rule(None))
+    # The subpopulation protocol (rgd_bench.engine.protocols.subpopulation)
+    train_attr: str | None = field(default=None, metadata=_rule(None))
     skip_model_save: bool = field(default=False, metadata=_rule(Spec(bool)))
     save_model_every_checkpoint: bool = field(default=False, metadata=_rule(Spec(bool)))
     device: str = field(default="auto", metadata=_rule(Spec(str)))

@@ -17,6 +17,7 @@ from rgd_bench.report import nearby
 from rgd_bench.report.build import Report, make_report
 from rgd_bench.report.formats import FORMATS, renderer
 from rgd_bench.report.selection import SELECTION_METHODS
+from rgd_bench.report.subpopulation import SELECTION_KEYS as SUBPOPULATION_SELECTIONS
 from rgd_bench.report.wilds import KEY as WILDS_KEY, NAME as WILDS_NAME
 
 PROG = "python -m rgd_bench.report"
@@ -58,14 +59,16 @@ def _epilog() -> str:
     methods = {key: method.name + (f" (also: {', '.join(aliases[key])})" if aliases[key] else "")
                for key, method in SELECTION_METHODS.items()}
     methods[WILDS_KEY] = f"{WILDS_NAME} (each run early-stopped on it, hparams by its mean over replicates)"
+    methods.update({key: f"subpopulation protocol: {s.name}" for key, s in SUBPOPULATION_SELECTIONS.items()})
     formats = {name: filename for name, (_, _, filename) in FORMATS.items()}
     return "\n\n".join([term_lines("Selection methods (--selection)", methods),
                          term_lines("Formats (--format; the file --out_dir writes)", formats)])
 
 
-def parse_selection(values: list[str]) -> tuple[list, bool]:
-    """DomainBed's methods asked for, and whether the WILDS method is."""
-    allowed = [*SELECTION_METHODS, WILDS_KEY]
+def parse_selection(values: list[str]) -> tuple[list, bool, list]:
+    """DomainBed's methods asked for, whether the WILDS method is, and the subpopulation
+    protocol's methods asked for."""
+    allowed = [*SELECTION_METHODS, WILDS_KEY, *SUBPOPULATION_SELECTIONS]
     names = [n.strip() for v in values for n in v.split(",") if n.strip()] or allowed
     methods = []
     for name in names:
@@ -74,7 +77,9 @@ def parse_selection(values: list[str]) -> tuple[list, bool]:
             raise UsageError(f"--selection: unknown method {name!r}; choose from {', '.join(allowed)}")
         if key in SELECTION_METHODS and SELECTION_METHODS[key] not in methods:
             methods.append(SELECTION_METHODS[key])
-    return methods, WILDS_KEY in [SELECTION_ALIASES.get(n, n) for n in names]
+    keys = [SELECTION_ALIASES.get(n, n) for n in names]
+    subpopulation = [s for key, s in SUBPOPULATION_SELECTIONS.items() if key in keys]
+    return methods, WILDS_KEY in keys, subpopulation
 
 
 def check_inputs(paths: list[str]) -> None:
@@ -115,6 +120,10 @@ def check_protocols(report: Report, paths: list[str], selection: list[str]) -> N
     if report.has_tables:
         return
     runs, where = report.sweep.runs, ", ".join(map(repr, paths))
+    if all(run.subpopulation for run in runs):
+        raise UsageError(f"--selection {','.join(selection)}: the {len(runs)} runs in {where} were trained under "
+                         f"the subpopulation protocol, whose methods are {', '.join(SUBPOPULATION_SELECTIONS)}")
+    runs = [run for run in runs if not run.subpopulation]
     if any(run.val_metric is None for run in runs):  # DomainBed's runs, and only WILDS's method asked for
         missing = nearby.WILDS
         message = (f"--selection {','.join(selection)}: no run in {where} was trained under WILDS's protocol "
@@ -133,9 +142,9 @@ def load(args) -> Report:
     check_inputs(paths)
     baseline = None if args.baseline.lower() == "none" else args.baseline
     started = time.perf_counter()
-    methods, wilds = parse_selection(args.selection)
+    methods, wilds, subpopulation = parse_selection(args.selection)
     report = make_report(paths, methods, baseline, args.include_unfinished, wilds, workers=LOAD_WORKERS,
-                         on_found=announce_long_load)
+                         on_found=announce_long_load, subpopulation=subpopulation)
     if not report.sweep.runs:
         found = report.sweep.n_run_dirs
         raise UsageError(f"no usable run in {', '.join(map(repr, paths))}: " + (

@@ -24,7 +24,8 @@ DOMAINBED_ALGORITHMS = [
 ]
 # Algorithms appear in this order (the baselines and rgd_bench's, then DomainBed's), then
 # others in the order first met.
-ALGORITHM_ORDER = list(dict.fromkeys(["ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO", *DOMAINBED_ALGORITHMS]))
+ALGORITHM_ORDER = list(dict.fromkeys(["ERM", "GroupDRO", "RGD", "SGD_HWS", "ALSO", "KLDRO", "CVaRDRO", "Chi2DRO",
+                                      "JTT", "Focal", "ReWeight", "ReSample", *DOMAINBED_ALGORITHMS]))
 SIGNIFICANCE_LEVEL = 0.05
 
 

@@ -25,7 +25,8 @@ from rgd_bench.report.axes import HparamAxis, hparam_axes, tick_text, varying_hp
 from rgd_bench.report.formats.escape import visible
 from rgd_bench.report.leaderboard import Leaderboard
 from rgd_bench.report.records import Run
-from rgd_bench.report.wilds import WildsLeaderboard, WildsTable, early_stopping_choice, metric_scale
+from rgd_bench.report.metric_tables import MetricLeaderboard, MetricTable, Spread, metric_scale
+from rgd_bench.report.wilds import early_stopping_choice
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,7 +49,7 @@ FEW_VALUES = 8         # at most this many distinct values: also draw the mean p
 class Plot:
     """One figure of the page, with the caption that says how to read it."""
 
-    kind: str            # "bars", "curves" or "sensitivity"
+    kind: str            # "bars", "curves", "sensitivity", "tradeoff" or "groups"
     dataset: str
     caption: str
     svg: str
@@ -228,7 +229,7 @@ def bars_plot(board: Leaderboard, index: int, colors: dict[str, str]) -> Plot | 
                     f"bars:{board.method.key}:{table.dataset}")
 
 
-def wilds_bars_figure(board: WildsLeaderboard, index: int, colors: dict[str, str]) -> "Figure | None":
+def metric_bars_figure(board: MetricLeaderboard, index: int, colors: dict[str, str]) -> "Figure | None":
     """One panel per column of ``board.tables[index]`` ((split, metric)), one bar per
     algorithm, +/- std over replicates.  None when no algorithm has a result."""
     table = board.tables[index]
@@ -238,12 +239,73 @@ def wilds_bars_figure(board: WildsLeaderboard, index: int, colors: dict[str, str
     return _bars_figure(bar_panels, colors, f"{table.dataset}: {board.name}", "", (1.9, 2.2))
 
 
-def wilds_bars_plot(board: WildsLeaderboard, index: int, colors: dict[str, str]) -> Plot | None:
+def metric_bars_plot(board: MetricLeaderboard, index: int, colors: dict[str, str]) -> Plot | None:
     table = board.tables[index]
     caption = (f"{table.dataset}, {board.name}: each test metric at the selected checkpoints (mean ± standard "
                "deviation over replicates, as the table). Missing bars: no result. Accuracy axes do not start at 0.")
-    return _as_plot("bars", wilds_bars_figure(board, index, colors), table.dataset, board.key, caption,
+    return _as_plot("bars", metric_bars_figure(board, index, colors), table.dataset, board.key, caption,
                     f"bars:{board.key}:{table.dataset}")
+
+
+# --- the subpopulation protocol: worst-group against average accuracy, per-group bars -------
+
+def tradeoff_figure(board: MetricLeaderboard, index: int, colors: dict[str, str]) -> "Figure | None":
+    """Each algorithm at (test average accuracy, test worst-group accuracy) of the chosen
+    checkpoints, mean +/- std over trial seeds.  None when no algorithm has both."""
+    table = board.tables[index]
+    columns = {metric: c for c, (_, metric) in enumerate(table.columns)}
+    if "avg_acc" not in columns or "worst_group_acc" not in columns:
+        return None
+    points = {a: (table.cells[a][columns["avg_acc"]], table.cells[a][columns["worst_group_acc"]])
+              for a in board.algorithms}
+    points = {a: xy for a, xy in points.items() if None not in xy}
+    if not points:
+        return None
+    with _style():
+        shown = _in_color_order(points, colors)
+        figure, (ax,) = panels(1, (3.2, 2.6), shown)
+        for algorithm in shown:
+            x, y = points[algorithm]
+            ax.errorbar([x.mean], [y.mean], xerr=[x.error or 0.0], yerr=[y.error or 0.0], fmt="o",
+                        color=colors[algorithm], markersize=4, elinewidth=0.8, capsize=1.5, label=_label(algorithm))
+        ax.set_xlabel("test average accuracy (%)")
+        ax.set_ylabel("test worst-group accuracy (%)")
+        ax.set_title(_label(f"{table.dataset}: {board.name}"))
+        _legend(figure, shown)
+    return figure
+
+
+def tradeoff_plot(board: MetricLeaderboard, index: int, colors: dict[str, str]) -> Plot | None:
+    table = board.tables[index]
+    caption = (f"{table.dataset}, {board.name}: each algorithm's test worst-group accuracy against its average "
+               "accuracy at the selected checkpoints (mean ± standard deviation over trial seeds). Up is more "
+               "robust; a method above and right of another is better on both.")
+    return _as_plot("tradeoff", tradeoff_figure(board, index, colors), table.dataset, board.key, caption,
+                    f"tradeoff:{board.key}:{table.dataset}")
+
+
+def group_bars_figure(board: MetricLeaderboard, index: int, groups: dict[str, dict[str, list[float]]],
+                      colors: dict[str, str]) -> "Figure | None":
+    """One group of bars per test group (``y<label> a<attribute>``), a bar per algorithm at its
+    accuracy there (mean +/- std over trial seeds).  ``groups``: ``subpopulation.group_accuracies``."""
+    keys = sorted({key for by_group in groups.values() for key in by_group},
+                  key=lambda key: tuple(int(n) for n in re.findall(r"\d+", key)))
+    cells = {a: [Spread(tuple(groups[a][key])) if groups.get(a, {}).get(key) else None for key in keys]
+             for a in board.algorithms}
+    panel = BarPanel(board.tables[index].dataset, [key.replace("acc_", "").replace("_", " ") for key in keys],
+                     cells, "test accuracy (%)")
+    return _bars_figure([panel], colors, f"{board.tables[index].dataset}: {board.name}", "group (label y, attribute a)",
+                        (max(3.0, 0.5 * len(keys) * max(1, len(cells)) ** 0.5), 2.6))
+
+
+def group_bars_plot(board: MetricLeaderboard, index: int, groups: dict[str, dict[str, list[float]]],
+                    colors: dict[str, str]) -> Plot | None:
+    table = board.tables[index]
+    caption = (f"{table.dataset}, {board.name}: test accuracy of each label x attribute group at the selected "
+               "checkpoints (mean ± standard deviation over trial seeds); the lowest bar of an algorithm is its "
+               "worst-group accuracy. The y-axis does not start at 0.")
+    return _as_plot("groups", group_bars_figure(board, index, groups, colors), table.dataset, board.key, caption,
+                    f"groups:{board.key}:{table.dataset}")
 
 
 # --- curves: a test metric against step or epoch, of the chosen runs ---------------------
@@ -325,7 +387,7 @@ def curves_plot(board: Leaderboard, index: int, colors: dict[str, str]) -> Plot 
                     f"curves:{table.dataset}")
 
 
-def wilds_curves_figure(board: WildsLeaderboard, index: int, colors: dict[str, str]) -> "Figure | None":
+def wilds_curves_figure(board: MetricLeaderboard, index: int, colors: dict[str, str]) -> "Figure | None":
     """One panel per column of the table: the metric against epoch (step where a run recorded
     no epoch), averaged over the replicates' chosen runs; dots mark the chosen checkpoints."""
     table = board.tables[index]
@@ -345,7 +407,7 @@ def wilds_curves_figure(board: WildsLeaderboard, index: int, colors: dict[str, s
     return _curves_figure(curve_panels, colors, x_key)
 
 
-def wilds_curves_plot(board: WildsLeaderboard, index: int, colors: dict[str, str]) -> Plot | None:
+def wilds_curves_plot(board: MetricLeaderboard, index: int, colors: dict[str, str]) -> Plot | None:
     table = board.tables[index]
     caption = (f"{table.dataset}: each test metric against epoch of the runs chosen by {board.name} (averaged "
                "over replicates); dots mark the checkpoints early stopping chose.")
@@ -445,7 +507,7 @@ def sensitivity_plots(runs: list[Run], dataset: str, colors: dict[str, str], env
     return _sensitivity_plots(points, dataset, colors, "final test acc (%)", caption)
 
 
-def wilds_sensitivity_plots(runs: list[Run], table: WildsTable, colors: dict[str, str]) -> list[Plot]:
+def wilds_sensitivity_plots(runs: list[Run], table: MetricTable, colors: dict[str, str]) -> list[Plot]:
     """WILDS runs of the table's dataset: the first column's metric at each run's own
     early-stopping checkpoint (the checkpoint selection would take for it)."""
     if not table.columns:

@@ -44,6 +44,7 @@ class Run:
     diverged: bool
     val_metric: str | None = None  # WILDS runs: the dataset's official validation metric
     val_metric_decreasing: bool = False
+    subpopulation: bool = False   # trained under the subpopulation protocol
 
     # Read from args once (selection asks for them hundreds of thousands of times).
     dataset: str = field(init=False)
@@ -243,7 +244,7 @@ def _pack(runs: list[Run]) -> tuple[list[tuple], array]:
         for column in run.columns.values():
             values.extend(column)
         metas.append((run.directory, run.args, run.hparams, tuple(run.columns), run.n_records, run.done,
-                      run.diverged, run.val_metric, run.val_metric_decreasing))
+                      run.diverged, run.val_metric, run.val_metric_decreasing, run.subpopulation))
     return metas, values
 
 
@@ -278,6 +279,6 @@ def _load_run(run_dir: str, include_unfinished: bool, sweep: LoadedSweep) -> Run
         return None
     first, schema, columns, diverged = parsed
     return Run(run_dir, first["args"], first.get("hparams") or {}, columns, done, diverged, schema.val_metric,
-               bool(first.get("val_metric_decreasing", False)))
+               bool(first.get("val_metric_decreasing", False)), schema.protocol is not None)
 
 

@@ -5,8 +5,9 @@ the algorithm and the two seeds), an integer ``step`` >= 0 and the metrics the r
 reads, each a finite number: DomainBed's per-environment accuracies ``env{i}_in_acc`` /
 ``env{i}_out_acc`` (every environment, both splits), or, for runs trained under WILDS's
 protocol, ``val_metric`` and the ``{split}_{metric}`` values of ``eval()`` (and ``epoch``, when
-the run's first record has one).  Accuracies (every metric whose name holds "acc") lie in
-[0, 1].  The first valid record of a run fixes its ``Schema``: the metric keys every later
+the run's first record has one), or, for runs trained under the subpopulation protocol,
+``protocol: "subpopulation"`` and its ``{split}_{metric}`` values (train, val and test).
+Accuracies (every metric whose name holds "acc"), calibration errors and AUROCs lie in [0, 1].  The first valid record of a run fixes its ``Schema``: the metric keys every later
 record must carry.
 
 Each schema is checked two ways from the same declaration (``Field``): a msgspec struct that
@@ -41,6 +42,12 @@ REQUIRED_ARGS = {"dataset": str, "algorithm": str, "trial_seed": int, "hparams_s
 MAX_STEP = 2**53  # steps are exact in the float64 columns below this
 _ACCURACY = re.compile(r"env(\d+)_(in|out)_acc")
 _WILDS_METRIC = re.compile(r"(?:id_)?(?:val|test)_.+")
+SUBPOPULATION = "subpopulation"  # the protocol key of the subpopulation protocol's records
+_SUBPOPULATION_METRIC = re.compile(
+    r"(?:train|val|test)_(?:avg_acc|worst_group_acc|balanced_acc|worst_class_acc|ece|auroc|acc_y\d+_a\d+)")
+# What selecting a subpopulation run's checkpoints needs (the report's subpopulation methods).
+SUBPOPULATION_REQUIRED = ("val_avg_acc", "val_worst_group_acc", "val_worst_class_acc", "test_avg_acc",
+                          "test_worst_group_acc")
 _FLOAT_MAX = sys.float_info.max
 
 
@@ -62,7 +69,8 @@ class Field:
 
     @classmethod
     def of(cls, key: str) -> "Field":
-        return cls(key, 0.0, 1.0) if "acc" in key.lower() else cls(key, -_FLOAT_MAX, _FLOAT_MAX)
+        unit = "acc" in key.lower() or key.endswith(("_ece", "_auroc"))
+        return cls(key, 0.0, 1.0) if unit else cls(key, -_FLOAT_MAX, _FLOAT_MAX)
 
     def problem(self, record: dict) -> str | None:
         if self.key not in record:
@@ -103,10 +111,12 @@ HEAD_DECODER = msgspec.json.Decoder(_Head)
 
 @dataclass(frozen=True)
 class Schema:
-    """The metrics of one run's records (sorted by key); ``val_metric`` for WILDS runs."""
+    """The metrics of one run's records (sorted by key); ``val_metric`` for WILDS runs, ``protocol``
+    for the subpopulation protocol's."""
 
     metrics: tuple[Field, ...]
     val_metric: str | None = None
+    protocol: str | None = None
 
     @cached_property
     def keys(self) -> tuple[str, ...]:
@@ -121,7 +131,7 @@ class Schema:
     def decoder(self) -> msgspec.json.Decoder:
         """A decoder of this schema's records into structs of the fields, in this order:
         step, the metrics, ``args`` (raw, for the caller to compare), ``val_metric`` (WILDS
-        runs) and ``diverged``."""
+        runs), ``protocol`` (subpopulation runs) and ``diverged``."""
         names = [f"m{i}" for i in range(len(self.metrics))]
         fields: list[tuple] = [("step", Annotated[int, msgspec.Meta(ge=0, le=MAX_STEP)])]
         fields += [(name, Annotated[float, msgspec.Meta(ge=f.low, le=f.high)])
@@ -129,6 +139,8 @@ class Schema:
         fields.append(("args", msgspec.Raw))
         if self.val_metric is not None:
             fields.append(("val_metric", Literal[self.val_metric]))  # type: ignore[valid-type]
+        if self.protocol is not None:
+            fields.append(("protocol", Literal[self.protocol]))  # type: ignore[valid-type]
         fields.append(("diverged", bool, False))
         struct = msgspec.defstruct("Record", fields, rename=dict(zip(names, self.keys)), gc=False)
         return msgspec.json.Decoder(struct)
@@ -157,6 +169,8 @@ class Schema:
         problems = [p for p in (field.problem(record) for field in self.metrics) if p]
         if self.val_metric is not None and record.get("val_metric") != self.val_metric:
             problems.append(f"val_metric is {_short(record.get('val_metric'))}, not {self.val_metric!r}")
+        if self.protocol is not None and record.get("protocol") != self.protocol:
+            problems.append(f"protocol is {_short(record.get('protocol'))}, not {self.protocol!r}")
         diverged = record.get("diverged", False)
         if not isinstance(diverged, bool):
             problems.append(f"diverged is {_short(diverged)}, not true or false")
@@ -205,6 +219,8 @@ def schema_of(record: Any) -> Schema:
         raise RecordError(BAD_VALUE, "hparams is not an object")
     if is_wilds_record(record):
         return _wilds_schema(record)
+    if is_subpopulation_record(record):
+        return _subpopulation_schema(record)
     schema = _domainbed_schema(tuple(record))
     test_envs = record["args"].get("test_envs")
     if not (isinstance(test_envs, list) and test_envs and len(set(map(repr, test_envs))) == len(test_envs)
@@ -240,6 +256,27 @@ def _wilds_schema(record: dict) -> Schema:
     if _is_number(record.get("epoch")):
         keys.append("epoch")  # WILDS counts in epochs: the report's curves are against it
     return _wilds_schema_of(tuple(keys), val_metric)
+
+
+def is_subpopulation_record(record: dict) -> bool:
+    """Was the record written under the subpopulation protocol?"""
+    return record.get("protocol") == SUBPOPULATION
+
+
+def _subpopulation_schema(record: dict) -> Schema:
+    keys = sorted(key for key, value in record.items()
+                  if _SUBPOPULATION_METRIC.fullmatch(key) and _is_number(value))
+    missing = [key for key in SUBPOPULATION_REQUIRED if key not in keys]
+    if missing:
+        raise RecordError(BAD_VALUE, f"a subpopulation record without {missing[0]}")
+    if _is_number(record.get("epoch")):
+        keys.append("epoch")
+    return _subpopulation_schema_of(tuple(keys))
+
+
+@functools.lru_cache(maxsize=256)
+def _subpopulation_schema_of(keys: tuple[str, ...]) -> Schema:
+    return Schema(tuple(Field.of(key) for key in keys), protocol=SUBPOPULATION)
 
 
 @functools.lru_cache(maxsize=256)

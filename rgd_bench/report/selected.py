@@ -20,7 +20,7 @@ from rgd_bench.report.records import Run
 RERUN_DIR = "reruns"
 # Recorded arguments passed back as flags, when present and not None.
 _VALUE_ARGS = ("data_dir", "dataset", "algorithm", "hparams", "hparams_seed", "trial_seed", "seed", "steps",
-               "checkpoint_freq", "holdout_fraction", "uniform_over_groups")
+               "checkpoint_freq", "holdout_fraction", "uniform_over_groups", "train_attr")
 _LIST_ARGS = ("test_envs", "groupby_fields", "plugins")  # plugins: absolute paths, as recorded
 _SWITCH_ARGS = ("skip_model_save", "save_model_every_checkpoint")
 
@@ -45,9 +45,9 @@ def selected_hparams(report: Report) -> list[dict[str, Any]]:
     for board in report.boards:
         environments = {table.dataset: table.environments for table in board.tables}
         entries += _entries(board.method.key, board.method.name, board.choices, environments)
-    if report.wilds is not None:
-        order[report.wilds.key] = len(order)
-        entries += _entries(report.wilds.key, report.wilds.name, report.wilds.choices, {})
+    for board in report.metric_boards:
+        order[board.key] = len(order)
+        entries += _entries(board.key, board.name, board.choices, {})
     return sorted(entries, key=lambda e: (order[e["selection"]], e["dataset"], e["algorithm"],
                                           -1 if e["test_env"] is None else e["test_env"]))
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass, field
 
 from rgd_bench.report.leaderboard import compare
+from rgd_bench.report.metric_tables import MetricLeaderboard, MetricTable, Spread, metric_scale
 from rgd_bench.report.records import Run
 from rgd_bench.report.selection import Choice
-from rgd_bench.report.stats import PairedTest, np_mean
+from rgd_bench.report.stats import np_mean
 
 KEY = "wilds"
 NAME = "WILDS official validation metric"
@@ -37,48 +37,11 @@ OFFICIAL_METRICS = {
 }
 SPLITS = ("test", "id_test")
 WORST_GROUP = "acc_wg"  # the lowest accuracy over the grouper's groups, in every standard WILDS eval
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Values over replicates, shown as mean +/- std (ddof=1), in % for accuracies."""
-
-    values: tuple[float, ...]
-    scale: float = 100.0
-
-    @property
-    def mean(self) -> float:
-        return self.scale * np_mean(self.values)
-
-    @property
-    def error(self) -> float | None:
-        """None for a single replicate: no spread to show."""
-        n = len(self.values)
-        if n < 2:
-            return None
-        mean = np_mean(self.values)
-        return self.scale * math.sqrt(sum((v - mean) ** 2 for v in self.values) / (n - 1))
-
-
-@dataclass
-class WildsTable:
-    dataset: str
-    val_metric: str
-    columns: list[tuple[str, str]]                    # (split, metric)
-    cells: dict[str, list[Spread | None]]            # algorithm -> one per column
-    selected: dict[str, int]                          # algorithm -> chosen hparams_seed
-    decreasing: list[bool] = field(default_factory=list)  # per column: lower is better
-    comparisons: dict[str, list[PairedTest | None]] = field(default_factory=dict)  # vs the baseline
-
-
-@dataclass
-class WildsLeaderboard:
-    algorithms: list[str]
-    choices: dict[tuple, Choice]                      # (trial_seed, dataset, algorithm, None)
-    tables: list[WildsTable]
-    baseline: str | None = None
-    key: str = KEY
-    name: str = NAME
+NOTES = [f"{NAME}: test metrics at each run's checkpoint with the best official validation metric, "
+         "hyperparameters by its mean over replicates; mean +/- standard deviation (ddof=1) over replicates, "
+         "as WILDS's evaluate.py. Accuracies in %."]
+WORST_GROUP_NOTE = (f"{WORST_GROUP}: worst-group accuracy, the lowest accuracy over the dataset's evaluation "
+                    "groups (WILDS's eval()).")
 
 
 def early_stopping_choice(run: Run) -> Choice | None:
@@ -103,26 +66,21 @@ def report_columns(dataset: str, runs: list[Run]) -> list[tuple[str, str]]:
             if any(f"{split}_{m}" in run.columns for run in runs)]
 
 
-def metric_scale(metric: str) -> float:
-    """Accuracies are shown in %, other metrics as they are (as the schema's [0, 1] range)."""
-    return 100.0 if "acc" in metric.lower() else 1.0
-
-
 def build_wilds_leaderboard(runs: list[Run], algorithms: list[str], datasets: list[str],
-                            baseline: str | None = "ERM") -> WildsLeaderboard:
+                            baseline: str | None = "ERM") -> MetricLeaderboard:
     by_config: dict[tuple, list[Choice]] = collections.defaultdict(list)
     for run in runs:
         choice = early_stopping_choice(run)
         if choice is not None:
             by_config[(run.dataset, run.algorithm, run.hparams_seed)].append(choice)
-    board = WildsLeaderboard(algorithms, {}, [], baseline if baseline in algorithms else None)
+    board = MetricLeaderboard(algorithms, {}, [], baseline if baseline in algorithms else None, KEY, NAME, list(NOTES))
     for dataset in datasets:
         dataset_runs = [r for r in runs if r.dataset == dataset]
         if not dataset_runs:
             continue
         first = dataset_runs[0]
         columns = report_columns(dataset, dataset_runs)
-        table = WildsTable(dataset, first.val_metric, columns, {}, {},
+        table = MetricTable(dataset, first.val_metric, columns, {}, {},
                            [first.val_metric_decreasing and m == first.val_metric for _, m in columns])
         by_trial: dict[str, list[dict[int, float]]] = {}  # algorithm -> per column {trial_seed: value}
         for algorithm in algorithms:
@@ -146,6 +104,8 @@ def build_wilds_leaderboard(runs: list[Run], algorithms: list[str], datasets: li
                         compare(mine, base, metric_scale(metric)) for mine, base, (_, metric)
                         in zip(by_trial[algorithm], by_trial[board.baseline], columns)]
         board.tables.append(table)
+    if any(metric == WORST_GROUP for table in board.tables for _, metric in table.columns):
+        board.notes.append(WORST_GROUP_NOTE)
     return board
 
 

@@ -6,6 +6,7 @@ it left it, even after the sweep or its data moved.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from rgd_bench.engine.config import FLAG_SPECS, RunConfig, check_fields
 from rgd_bench.engine.protocols import PROTOCOL_FLAGS, protocol_of
+from rgd_bench.engine.protocols.subpopulation import TRAIN_ATTR
 from rgd_bench.engine.resolution import resolve
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
@@ -26,7 +28,7 @@ from rgd_bench.values import AT_LEAST_ONE, NON_NEGATIVE, Spec
 NAMES = Spec(list, item=Spec(str))
 # The train flags the sweep sets for every job itself; [train_args] may set the others.
 PLANNED_FLAGS = ("dataset", "algorithm", "test_envs", "holdout_fraction", "hparams_seed", "trial_seed", "seed",
-                 "data_dir", "output_dir", "steps", "checkpoint_freq", "hparams", "plugins")
+                 "data_dir", "output_dir", "steps", "checkpoint_freq", "hparams", "plugins", "train_attr")
 # Planning holds every job in memory (about a kilobyte each); DomainBed's full benchmark with
 # all of its algorithms is about 200,000 jobs.
 MAX_JOBS = 1_000_000
@@ -52,6 +54,10 @@ class SweepSpec:
     hparams: str | None = sweep_key(Spec(str), "JSON object of hyperparameter overrides for every job", default=None)
     holdout_fraction: float = sweep_key(FLAG_SPECS["holdout_fraction"],
                                         "DomainBed datasets: share of each environment held out", default=0.2)
+    train_attr: list[str] = sweep_key(Spec(list, item=Spec(str, choices=TRAIN_ATTR)),
+                                      "subpopulation datasets: the attribute settings to sweep (SubpopBench's "
+                                      "--train_attr; a dataset without attributes runs once)",
+                                      default_factory=lambda: list(TRAIN_ATTR))
     single_test_envs: bool = sweep_key(Spec(bool), "only single test environments; off: singles and pairs, "
                                                    "as DomainBed", default=False)
     data_dir: str | None = sweep_key(Spec(str), "root of on-disk datasets", default=None)
@@ -108,6 +114,7 @@ class Job:
     def describe(self) -> str:
         a = self.train_args
         where = f"test_envs={a['test_envs']} " if a.get("test_envs") is not None else ""
+        where += f"train_attr={a['train_attr']} " if a.get("train_attr") is not None else ""
         return (f"{a['dataset']} {a['algorithm']} {where}"
                 f"hparams_seed={a['hparams_seed']} trial_seed={a['trial_seed']}")
 
@@ -130,10 +137,17 @@ def test_env_sets(spec: SweepSpec, dataset_cls: type) -> list[list[int] | None]:
     return protocol_of(dataset_cls).test_env_sets(dataset_cls, spec.single_test_envs)
 
 
+def variants(spec: SweepSpec, dataset_cls: type) -> list[dict[str, Any]]:
+    """The protocol flags that vary between a dataset's jobs besides the test environments
+    (the subpopulation protocol's attribute settings); ``[{}]`` where none do."""
+    return protocol_of(dataset_cls).sweep_variants(dataset_cls, spec)
+
+
 def job_counts(spec: SweepSpec) -> tuple[int, int, int, int]:
-    """(trials, dataset x test-environment sets, algorithms, hparams draws): their product is
-    the number of jobs, counted without planning them."""
-    test_env_set_count = sum(len(test_env_sets(spec, DATASETS.get(name))) for name in spec.datasets)
+    """(trials, dataset x test-environment sets x protocol variants, algorithms, hparams draws):
+    their product is the number of jobs, counted without planning them."""
+    test_env_set_count = sum(len(test_env_sets(spec, DATASETS.get(name))) * len(variants(spec, DATASETS.get(name)))
+                             for name in spec.datasets)
     return spec.n_trials, test_env_set_count, len(spec.algorithms), max(0, spec.n_hparams - spec.n_hparams_from)
 
 
@@ -157,8 +171,8 @@ def validate(spec: SweepSpec) -> None:
     counts = job_counts(spec)
     n_jobs = math.prod(counts)
     if n_jobs > MAX_JOBS:
-        raise UsageError(f"This sweep has {n_jobs:,} jobs ({counts[0]} trials x {counts[1]} dataset and "
-                         f"test-environment sets x {counts[2]} algorithms x {counts[3]} hparams draws); a sweep "
+        raise UsageError(f"This sweep has {n_jobs:,} jobs ({counts[0]} trials x {counts[1]} dataset, "
+                         f"test-environment and attribute settings x {counts[2]} algorithms x {counts[3]} hparams draws); a sweep "
                          f"may have at most {MAX_JOBS:,}.")
     for name in spec.datasets:
         if DATASETS.get(name).NEEDS_DATA_DIR and spec.data_dir is None:
@@ -209,14 +223,15 @@ def plan_jobs(spec: SweepSpec) -> list[Job]:
             dataset_cls = DATASETS.get(dataset)
             protocol = protocol_of(dataset_cls)
             for algorithm in spec.algorithms:
-                for test_envs in test_env_sets(spec, dataset_cls):
+                for test_envs, variant in itertools.product(test_env_sets(spec, dataset_cls),
+                                                            variants(spec, dataset_cls)):
                     for hparams_seed in range(spec.n_hparams_from, spec.n_hparams):
                         args = {
                             # holdout_fraction None unless the protocol sets it: job ids have always held it
                             "dataset": dataset, "algorithm": algorithm, "test_envs": test_envs, "holdout_fraction": None,
                             "hparams_seed": hparams_seed, "data_dir": spec.data_dir, "trial_seed": trial_seed,
                             "seed": seed_hash(dataset, algorithm, test_envs, hparams_seed, trial_seed),
-                            **protocol.sweep_args(spec.holdout_fraction),
+                            **protocol.sweep_args(spec.holdout_fraction), **variant,
                         }
                         for key in ("steps", "checkpoint_freq", "hparams"):
                             if getattr(spec, key) is not None:

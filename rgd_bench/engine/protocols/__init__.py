@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from rgd_bench.engine.protocols.base import Flag, Protocol
 from rgd_bench.engine.protocols.domainbed import DOMAINBED
+from rgd_bench.engine.protocols.subpopulation import SUBPOPULATION
 from rgd_bench.engine.protocols.wilds import WILDS
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (DOMAINBED, WILDS)}
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (DOMAINBED, WILDS, SUBPOPULATION)}
 # Every protocol's flags, declared by their protocols: the command line offers them all, and a
 # run refuses those of other protocols.
 PROTOCOL_FLAGS: dict[str, Flag] = {name: flag for p in PROTOCOLS.values() for name, flag in p.flags.items()}
@@ -33,4 +34,4 @@ def flags_of_others(protocol: Protocol) -> dict[str, str]:
             for name in p.flags if name not in protocol.flags}
 
 
-__all__ = ["DOMAINBED", "WILDS", "Flag", "PROTOCOLS", "PROTOCOL_FLAGS", "Protocol", "flags_of_others", "protocol_of"]
+__all__ = ["DOMAINBED", "SUBPOPULATION", "WILDS", "Flag", "PROTOCOLS", "PROTOCOL_FLAGS", "Protocol", "flags_of_others", "protocol_of"]

@@ -75,6 +75,11 @@ class Protocol:
         """This protocol's flags that a sweep sets for every job."""
         return {}
 
+    def sweep_variants(self, dataset_cls: type, spec) -> list[dict[str, Any]]:
+        """This protocol's flags that a sweep (``spec``) varies between a dataset's jobs, one
+        dict per setting; ``[{}]`` where none vary."""
+        return [{}]
+
     def open(self, run) -> "ProtocolData":
         """The protocol's data for ``run`` (a ``ResolvedRun``), loaded and checked: it draws the
         batches and evaluates (imports torch)."""

@@ -43,11 +43,11 @@ def render(report: Report) -> str:
         for algorithm in algorithms:
             cells = [cell_text(c, style) for c in averages.cells[algorithm]]
             lines.append(_row([algorithm, *cells, value_text(averages.average(algorithm))], 25))
-    if report.wilds is not None:
-        for table in report.wilds.tables:
-            lines += ["", f"-------- Dataset: {table.dataset}, model selection method: {report.wilds.name} "
+    for board in report.metric_boards:
+        for table in board.tables:
+            lines += ["", f"-------- Dataset: {table.dataset}, model selection method: {board.name} "
                           f"({table.val_metric})",
                       _row(["Algorithm", *(f"{split} {metric}" for split, metric in table.columns)], 20)]
-            for algorithm in report.wilds.algorithms:
+            for algorithm in board.algorithms:
                 lines.append(_row([algorithm, *(cell_text(c, style) for c in table.cells[algorithm])], 20))
     return "\n".join(lines) + "\n"

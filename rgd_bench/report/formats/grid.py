@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from rgd_bench.report.build import Report
 from rgd_bench.report.leaderboard import SIGNIFICANCE_LEVEL, Cell, Leaderboard
 from rgd_bench.report.stats import PairedTest
-from rgd_bench.report.wilds import WORST_GROUP, Spread, WildsLeaderboard
+from rgd_bench.report.metric_tables import MetricLeaderboard, Spread
 
 
 @dataclass(frozen=True)
@@ -132,11 +132,11 @@ def comparison_note(baseline: str, pairs: str, style: Style) -> str:
     return f"{style.mark}: differs from {baseline} at the 95% level (two-sided paired t-test over {pairs})."
 
 
-def wilds_section(board: WildsLeaderboard, style: Style) -> Section:
-    """Per dataset: algorithms x (split, metric), each column's best bold (the lowest for a
+def metric_section(board: MetricLeaderboard, style: Style) -> Section:
+    """Per table: algorithms x (split, metric), each column's best bold (the lowest for a
     decreasing metric), marks from the paired tests against the baseline, as DomainBed's."""
     grids = []
-    has_x = has_single = has_worst_group = False
+    has_x = has_single = False
     for table in board.tables:
         rows, means = [], []
         for algorithm in board.algorithms:
@@ -148,17 +148,10 @@ def wilds_section(board: WildsLeaderboard, style: Style) -> Section:
                                       for c, t in zip(cells, comparisons))])
             means.append([None if c is None else -c.mean if down else c.mean
                           for c, down in zip(cells, table.decreasing)])
-        has_worst_group |= any(metric == WORST_GROUP for _, metric in table.columns)
         grids.append(Grid(f"Dataset: {table.dataset}, model selection method: {board.name} ({table.val_metric})",
                           ["Algorithm", *(f"{split} {metric}" for split, metric in table.columns)], rows,
                           {(r, c + 1) for r, c in _best(means)}))
-    notes = [f"{board.name}: test metrics at each run's checkpoint with the best official validation metric, "
-             "hyperparameters by its mean over replicates; mean "
-             f"{style.plus_minus} standard deviation (ddof=1) over replicates, as WILDS's evaluate.py. "
-             "Accuracies in %."]
-    if has_worst_group:
-        notes.append(f"{WORST_GROUP}: worst-group accuracy, the lowest accuracy over the dataset's evaluation groups "
-                     "(WILDS's eval()).")
+    notes = [note.replace("+/-", style.plus_minus) for note in board.notes]
     if has_single and style.single_trial is not None:
         notes.append(single_trial_note(style))
     if has_x:
@@ -170,10 +163,8 @@ def wilds_section(board: WildsLeaderboard, style: Style) -> Section:
 
 
 def report_sections(report: Report, style: Style) -> list[Section]:
-    sections = [board_section(board, style) for board in report.boards]
-    if report.wilds is not None:
-        sections.append(wilds_section(report.wilds, style))
-    return sections
+    return [board_section(board, style) for board in report.boards] + [
+        metric_section(board, style) for board in report.metric_boards]
 
 
 def all_footnotes(sections: list[Section]) -> list[str]:

@@ -13,12 +13,13 @@ from rgd_bench.report import plots
 from rgd_bench.report.build import Report
 from rgd_bench.report.formats.escape import html as escape
 from rgd_bench.report.formats.grid import Grid, Section, Style, all_footnotes, report_sections, summary_lines
+from rgd_bench.report.subpopulation import SELECTION_KEYS as SUBPOPULATION_KEYS, group_accuracies
 
 TITLE = "Out-of-domain leaderboard"
 STYLE = Style(plus_minus="±", mark="*")
 # Why a WILDS dataset has no figure: its runs' records hold no test metric (the schema
 # guarantees the validation one, so every run has a checkpoint to choose).
-NO_WILDS_METRIC = "no selected run recorded a test metric (test_... or id_test_... keys)."
+NO_METRIC = "no selected run recorded a test metric (test_... or id_test_... keys)."
 CSS = """
 body { margin: 0; color: #1d1d1f; background: #fff;
   font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
@@ -74,7 +75,8 @@ def _heading(grid: Grid) -> str:
 
 def _selection_sections(report: Report, sections: list[Section], colors: dict[str, str]) -> list[str]:
     """Per selection method: each dataset's table and bars, then the averages table; then
-    WILDS's method: each dataset's table and bars."""
+    WILDS's method: each table and its bars; the subpopulation protocol's: each table, worst-group
+    against average accuracy and per-group bars."""
     parts = []
     for board, section in zip(report.boards, sections):
         parts.append(f'<section id="{escape(board.method.key)}">\n'
@@ -85,13 +87,17 @@ def _selection_sections(report: Report, sections: list[Section], colors: dict[st
                 parts.append(_figure(plots.bars_plot(board, index, colors),
                                      f"No bars for {board.tables[index].dataset}: {board.method.missing}"))
         parts.append("</section>")
-    if report.wilds is not None:
-        board, section = report.wilds, sections[len(report.boards)]
+    for board, section in zip(report.metric_boards, sections[len(report.boards):]):
         parts.append(f'<section id="{escape(board.key)}">\n<h2>Model selection: {escape(section.title)}</h2>')
         for index, grid in enumerate(section.grids):
-            parts += [f"<h3>{escape(_heading(grid))}</h3>", render_grid(grid),
-                      _figure(plots.wilds_bars_plot(board, index, colors),
-                              f"No bars for {board.tables[index].dataset}: {NO_WILDS_METRIC}")]
+            dataset = board.tables[index].dataset
+            parts += [f"<h3>{escape(_heading(grid))}</h3>", render_grid(grid)]
+            if board.key in SUBPOPULATION_KEYS:  # the table's metrics are its bars; these read across them
+                parts += [_figure(plots.tradeoff_plot(board, index, colors), f"No trade-off for {dataset}: {NO_METRIC}"),
+                          _figure(plots.group_bars_plot(board, index, group_accuracies(board, index), colors),
+                                  f"No per-group bars for {dataset}: no selected run recorded group accuracies.")]
+            else:
+                parts.append(_figure(plots.metric_bars_plot(board, index, colors), f"No bars for {dataset}: {NO_METRIC}"))
         parts.append("</section>")
     return parts
 
@@ -109,7 +115,7 @@ def _curve_section(report: Report, colors: dict[str, str]) -> list[str]:
         for index, table in enumerate(report.wilds.tables):
             parts += [f"<h3>Dataset: {escape(table.dataset)}</h3>",
                       _figure(plots.wilds_curves_plot(report.wilds, index, colors),
-                              f"No curves for {table.dataset}: {NO_WILDS_METRIC}")]
+                              f"No curves for {table.dataset}: {NO_METRIC}")]
     return parts + ["</section>"]
 
 
@@ -136,8 +142,7 @@ def render(report: Report) -> str:
     sections = report_sections(report, STYLE)
     colors = plots.algorithm_colors(report.algorithms)
     contents = [(board.method.key, f"Model selection: {board.method.name}") for board in report.boards]
-    if report.wilds is not None:
-        contents.append((report.wilds.key, f"Model selection: {report.wilds.name}"))
+    contents += [(board.key, f"Model selection: {board.name}") for board in report.metric_boards]
     contents += [("notes", "Notes")]
     if report.has_tables:
         contents += [("curves", "Test accuracy during training"), ("sensitivity", "Sensitivity to hyperparameters")]

@@ -3,8 +3,8 @@
 Environments are the test environments by name (for WILDS runs, "<split> <metric>"), then
 "Avg" (mean of the environment means, with the standard error of the per-trial averages,
 as DomainBed's averages table) and "Worst".  Rows with dataset "Avg" are the averages table's last column.  The comparison
-with the baseline (paired t-test) is on the "Avg" rows; for WILDS runs, on every row (paired over
-replicates).
+with the baseline (paired t-test) is on the "Avg" rows; for WILDS's and the subpopulation
+protocol's tables, on every row (paired over replicates).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 from rgd_bench.report.build import Report
 from rgd_bench.report.leaderboard import SIGNIFICANCE_LEVEL, Cell, Leaderboard
 from rgd_bench.report.stats import PairedTest
-from rgd_bench.report.wilds import WildsLeaderboard
+from rgd_bench.report.metric_tables import MetricLeaderboard
 
 FIELDS = ["selection", "selection_name", "dataset", "algorithm", "environment", "test_env", "mean",
           "std_error", "std", "n_trials", "baseline", "difference_vs_baseline", "p_value", "significant", "n_pairs"]
@@ -55,13 +55,14 @@ def report_rows(report: Report) -> list[dict[str, Any]]:
         for algorithm in board.algorithms:
             rows.append(_row(board, "Avg", algorithm, "Avg", None, board.averages.average(algorithm),
                              comparison=board.averages.comparisons.get(algorithm)))
-    if report.wilds is not None:
-        rows += _wilds_rows(report.wilds)
+    for board in report.metric_boards:
+        rows += _metric_rows(board)
     return rows
 
 
-def _wilds_rows(board: WildsLeaderboard) -> list[dict[str, Any]]:
-    """WILDS tables: "environment" is "<split> <metric>", "std" the std over replicates (ddof=1)."""
+def _metric_rows(board: MetricLeaderboard) -> list[dict[str, Any]]:
+    """WILDS's and the subpopulation protocol's tables: "environment" is "<split> <metric>", "std"
+    the std over replicates (ddof=1)."""
     rows = []
     for table in board.tables:
         for algorithm in board.algorithms:
