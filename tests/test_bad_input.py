@@ -84,8 +84,8 @@ def test_a_sweep_file_may_come_anywhere_on_the_command_line(tmp_path, cli):
 def test_an_absurd_sweep_is_refused_at_once_saying_how_many_jobs_it_has(tmp_path, cli):
     result = cli("rgd_bench.sweep", "list", *SWEEP_BASE, "--n_trials", "100000000", "--output_dir", str(tmp_path / "o"))
     err = one_line(result)
-    assert ("This sweep has 12,000,000,000 jobs (100000000 trials x 6 dataset and test-environment sets x "
-            "1 algorithms x 20 hparams draws)") in err
+    assert ("This sweep has 12,000,000,000 jobs (100000000 trials x 6 dataset, test-environment and attribute "
+            "settings x 1 algorithms x 20 hparams draws)") in err
     assert f"at most {MAX_JOBS:,}" in err
 
 

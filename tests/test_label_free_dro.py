@@ -135,6 +135,26 @@ def _hand_weights(name, losses, groups):
     raise KeyError(name)
 
 
+def pooled_batch(algorithm):
+    """The toy minibatches, their pooled (x, y), and each example's loss before the step."""
+    mb = batches()
+    x, y = torch.cat([b[0] for b in mb]), torch.cat([b[1] for b in mb])
+    with torch.no_grad():
+        losses = F.cross_entropy(algorithm.predict(x), y, reduction="none")
+    return mb, x, y, losses
+
+
+def step_follows(algorithm, mb, objective) -> dict[str, float]:
+    """Take the algorithm's step and check that SGD with lr 1 moved its parameters by minus the
+    gradient of ``objective(network)``, built by hand; return what the step reported."""
+    expected = gradient_of(algorithm.network, objective)
+    before = parameters_of(algorithm)
+    result = algorithm.update(mb)
+    for p, p0, g in zip(algorithm.network.parameters(), before, expected):
+        assert torch.allclose(p - p0, -g, atol=1e-6)
+    return result
+
+
 @pytest.mark.parametrize("cls,hparams", [
     (CVaRDRO, {"joint_dro_alpha": 0.5}),
     (KLDRO, {"kl_temperature": 2.0}),
@@ -143,36 +163,24 @@ def _hand_weights(name, losses, groups):
 def test_step_is_the_weighted_loss_gradient(cls, hparams):
     algorithm = make(cls, **hparams)
     algorithm.bind_training_examples([1, 3])
-    mb = batches()
-    x, y = torch.cat([b[0] for b in mb]), torch.cat([b[1] for b in mb])
-    with torch.no_grad():
-        losses = F.cross_entropy(algorithm.predict(x), y, reduction="none").tolist()
-    w = torch.tensor(_hand_weights(cls.__name__, losses, [0, 0, 1, 1]))
-    expected = gradient_of(algorithm.network, lambda net: (w * F.cross_entropy(net(x), y, reduction="none")).sum())
-    before = parameters_of(algorithm)
-    result = algorithm.update(mb)
-    assert result["loss"] == pytest.approx(sum(losses) / 4, rel=1e-6)
-    for p, p0, g in zip(algorithm.network.parameters(), before, expected):
-        assert torch.allclose(p - p0, -g, atol=1e-6)
+    mb, x, y, losses = pooled_batch(algorithm)
+    w = torch.tensor(_hand_weights(cls.__name__, losses.tolist(), [0, 0, 1, 1]))
+    result = step_follows(algorithm, mb, lambda net: (w * F.cross_entropy(net(x), y, reduction="none")).sum())
+    assert result["loss"] == pytest.approx(float(losses.mean()), rel=1e-6)
 
 
 def test_kl_records_its_dual_objective():
     algorithm = make(KLDRO, kl_temperature=2.0)
-    mb = batches()
-    x, y = torch.cat([b[0] for b in mb]), torch.cat([b[1] for b in mb])
-    with torch.no_grad():
-        losses = F.cross_entropy(algorithm.predict(x), y, reduction="none").tolist()
+    mb, _, _, losses = pooled_batch(algorithm)
     # T * log(mean(exp(l / T)))
-    assert algorithm.update(mb)["objective"] == pytest.approx(2 * math.log(sum(math.exp(l / 2) for l in losses) / 4))
+    expected = 2 * math.log(sum(math.exp(l / 2) for l in losses.tolist()) / 4)
+    assert algorithm.update(mb)["objective"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("formulation", ["constrained", "penalized"])
 def test_chi2_step_is_the_worst_case_gradient(formulation):
     algorithm = make(Chi2DRO, chi2_formulation=formulation, chi2_rho=0.1, chi2_lambda=0.5)
-    mb = batches()
-    x, y = torch.cat([b[0] for b in mb]), torch.cat([b[1] for b in mb])
-    with torch.no_grad():
-        losses = F.cross_entropy(algorithm.predict(x), y, reduction="none")
+    mb, x, y, losses = pooled_batch(algorithm)
     p = chi2_weights(losses, formulation, 0.1, 0.5)
     # The worst case by its defining condition: the constraint holds with equality, or the
     # weights sum to 1 (penalised).
@@ -180,27 +188,18 @@ def test_chi2_step_is_the_worst_case_gradient(formulation):
         assert 0.5 * float(torch.mean((4 * p - 1) ** 2)) == pytest.approx(0.1, abs=1e-4)
     else:
         assert float(p.sum()) == pytest.approx(1.0, abs=1e-4)
-    expected = gradient_of(algorithm.network, lambda net: (p * F.cross_entropy(net(x), y, reduction="none")).sum())
-    before = parameters_of(algorithm)
-    algorithm.update(mb)
-    for a, a0, g in zip(algorithm.network.parameters(), before, expected):
-        assert torch.allclose(a - a0, -g, atol=1e-6)
+    step_follows(algorithm, mb, lambda net: (p * F.cross_entropy(net(x), y, reduction="none")).sum())
 
 
 def test_focal_step_is_the_focal_gradient():
     algorithm = make(Focal, gamma=2.0)
-    mb = batches()
-    x, y = torch.cat([b[0] for b in mb]), torch.cat([b[1] for b in mb])
+    mb, x, y, _ = pooled_batch(algorithm)
 
     def focal(net):
         losses = F.cross_entropy(net(x), y, reduction="none")
         return ((1 - torch.exp(-losses)) ** 2 * losses).mean()
 
-    expected = gradient_of(algorithm.network, focal)
-    before = parameters_of(algorithm)
-    algorithm.update(mb)
-    for a, a0, g in zip(algorithm.network.parameters(), before, expected):
-        assert torch.allclose(a - a0, -g, atol=1e-6)
+    step_follows(algorithm, mb, focal)
 
 
 def test_focal_gradient_stays_finite_on_a_perfectly_classified_example():

@@ -341,9 +341,14 @@ def test_the_example_reports_are_the_default_sweeps_leaderboard():
     from rgd_bench.paper_checks.cli import FULL_REPORT
 
     reports = os.path.join(REPO_ROOT, "reports")
-    # every format of the report, the paper checks' table and the machine that made them
+    # every format of the report, the paper checks' table and the machine that made them; the
+    # subpopulation track's, every format and its machine, in subpop/
     assert sorted(os.listdir(reports)) == sorted([*(name for _, _, name in FORMATS.values()),
-                                                  os.path.basename(FULL_REPORT), "provenance.json"])
+                                                  os.path.basename(FULL_REPORT), "provenance.json", "subpop"])
+    assert sorted(os.listdir(os.path.join(reports, "subpop"))) == sorted(
+        [*(name for _, _, name in FORMATS.values()), "provenance.json"])
+    with open(os.path.join(reports, "subpop", "leaderboard.md"), encoding="utf-8") as f:
+        assert "from 1008 runs in sweep_output/subpop" in f.read()
     with open(os.path.join(reports, "leaderboard.md"), encoding="utf-8") as f:
         markdown = f.read()
     # 5 algorithms x (3 test environments + 3 pairs) x 3 hparams draws x 2 trials

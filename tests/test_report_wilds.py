@@ -242,7 +242,7 @@ def test_wilds_bars_heights_and_error_bars_are_the_table_cells(engine_like_sweep
     report = make_report([engine_like_sweep], [])
     board = report.wilds
     index = [t.dataset for t in board.tables].index("synthetic_waterbirds")
-    figure = plots.wilds_bars_figure(board, index, plots.algorithm_colors(report.algorithms))
+    figure = plots.metric_bars_figure(board, index, plots.algorithm_colors(report.algorithms))
     panels = [ax for ax in figure.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["test acc_wg", "test acc_avg"]
     for c, ax in enumerate(panels):

@@ -56,6 +56,18 @@ class GroupedPool:
         return [(x[groups == g], y[groups == g], ids[groups == g]) for g in range(self.num_groups)]
 
 
+class TrainsFromPool:
+    """A protocol's data whose training batches all come from ``self.pool``."""
+
+    pool: GroupedPool
+
+    def prepare(self, algorithm) -> None:
+        self.pool.prepare(algorithm)
+
+    def stream(self, algorithm, start_step: int):
+        return self.pool.stream(algorithm, start_step)
+
+
 class _GroupedBatches:
     """Each step's batch as the protocol draws it, split by group."""
 

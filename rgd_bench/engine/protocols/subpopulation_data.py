@@ -18,7 +18,7 @@ import torch
 
 from rgd_bench.datasets.subpopulation import SPLITS
 from rgd_bench.engine.batches import eval_batches
-from rgd_bench.engine.protocols.grouped_pool import GroupedPool
+from rgd_bench.engine.protocols.grouped_pool import GroupedPool, TrainsFromPool
 from rgd_bench.engine.protocols.subpopulation_metrics import SUMMARY, split_metrics
 from rgd_bench.hparams import seed_hash
 
@@ -26,7 +26,7 @@ from rgd_bench.hparams import seed_hash
 PROTOCOL_KEY = "protocol"
 
 
-class SubpopulationData:
+class SubpopulationData(TrainsFromPool):
     log_names: tuple[str, ...] = ()
 
     def __init__(self, run):
@@ -51,12 +51,6 @@ class SubpopulationData:
     @staticmethod
     def is_checkpoint(step: int, freq: int) -> bool:
         return step % freq == 0
-
-    def prepare(self, algorithm) -> None:
-        self.pool.prepare(algorithm)
-
-    def stream(self, algorithm, start_step: int):
-        return self.pool.stream(algorithm, start_step)
 
     def evaluate(self, algorithm, step: int, device: str, epoch: float) -> dict[str, float]:
         results: dict[str, float] = {}

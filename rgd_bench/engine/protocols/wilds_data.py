@@ -27,13 +27,13 @@ from typing import Any
 import torch
 
 from rgd_bench.engine.batches import eval_batches
-from rgd_bench.engine.protocols.grouped_pool import GroupedPool
+from rgd_bench.engine.protocols.grouped_pool import GroupedPool, TrainsFromPool
 from rgd_bench.errors import UsageError
 from rgd_bench.hparams import seed_hash
 from rgd_bench.rundir import writing
 
 
-class WildsData:
+class WildsData(TrainsFromPool):
     def __init__(self, run):
         self.config, self.hparams = run.config, run.hparams
         self.benchmark = run.dataset_cls(self.config.data_dir, None, self.hparams)
@@ -88,12 +88,6 @@ class WildsData:
     def is_checkpoint(step: int, freq: int) -> bool:
         """WILDS evaluates at the end of each epoch (``freq`` steps), never after one step."""
         return (step + 1) % freq == 0
-
-    def prepare(self, algorithm) -> None:
-        self.pool.prepare(algorithm)
-
-    def stream(self, algorithm, start_step: int):
-        return self.pool.stream(algorithm, start_step)
 
     def evaluate(self, algorithm, step: int, device: str, epoch: float) -> dict[str, float]:
         results: dict[str, float] = {}
