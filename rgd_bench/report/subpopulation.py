@@ -106,7 +106,7 @@ def _board(runs, algorithms, settings, selection: SubpopulationSelection, baseli
         columns = [(SPLIT, m) for m in METRICS
                    if any(f"{SPLIT}_{m}" in c.run.columns for cs in picks.values() for c in cs)]
         table = MetricTable(name, selection.column, columns, {}, {}, [m in DECREASING for _, m in columns])
-        by_trial: dict[str, list[dict[int, float]]] = collections.defaultdict(list)
+        by_trial: dict[str, list[dict[int, float]]] = {}  # algorithm -> per column {trial_seed: value}
         for algorithm in algorithms:
             table.cells[algorithm] = [None] * len(columns)
             by_trial[algorithm] = [{} for _ in columns]
