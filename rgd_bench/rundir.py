@@ -34,9 +34,10 @@ FAILURE_NAME = "failed.json"
 LOCK_NAME = "lock"
 OUT_NAME = "out.txt"
 ERR_NAME = "err.txt"
+TICKET_NAME = "scheduled.json"  # the scheduler's job that runs it (sweep/slurm_tickets.py)
 # What the engine writes besides these: model_step<N>.pkl and, for WILDS runs, <split>_eval.csv.
 RUN_FILE_NAMES = frozenset({RESULTS_NAME, DONE_NAME, CHECKPOINT_NAME, MODEL_NAME, FAILURE_NAME, LOCK_NAME,
-                            OUT_NAME, ERR_NAME})
+                            OUT_NAME, ERR_NAME, TICKET_NAME})
 # Arguments that say where a run writes or reads its data and code, not what it computes
 # (a plugin file, rgd_bench.plugins, may sit at another path on each host).
 LOCATION_ARGS = ("output_dir", "data_dir", "plugins")

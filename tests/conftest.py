@@ -133,3 +133,15 @@ def plugins_forgotten():
 
     yield forget
     forget()
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(tmp_path_factory):
+    """The records of ``interruptions.long_job`` run from start to end in this process: what a
+    job that was interrupted and resumed must have written."""
+    from interruptions import long_job
+    from rgd_bench.sweep.jobs import Outcome, run_in_process
+
+    job = long_job(tmp_path_factory.mktemp("uninterrupted"))
+    assert run_in_process(job).status == Outcome.DONE
+    return comparable_records(job.output_dir)

@@ -123,7 +123,7 @@ def test_launch_status_relaunch_and_delete(tmp_path, capsys):
     assert job_state(jobs[0]) == INCOMPLETE and job_state(jobs[1]) == FAILED
     assert sweep_main(["status", *TINY, "--output_dir", out]) == 0
     status = capsys.readouterr().out
-    assert "6 jobs: 4 done, 0 running, 1 incomplete, 1 failed, 0 not launched" in status
+    assert "6 jobs: 4 done, 0 running, 0 queued, 1 incomplete, 1 failed, 0 not launched" in status
     assert "RuntimeError: boom" in status
     assert sweep_main(["delete_incomplete", *TINY, "--output_dir", out]) == 0
     assert job_state(jobs[0]) == NOT_LAUNCHED and job_state(jobs[1]) == NOT_LAUNCHED

@@ -36,9 +36,9 @@ def test_short_names_and_wide_counts():
     counts = {("Wine", "ERM"): {"Done": 1234567, "Failed": 3}, ("synthetic_waterbirds", "SGD_HWS"): {NOT_LAUNCHED: 7}}
     lines = status_table(counts)
     assert lines == [
-        "dataset               algorithm     Done  Running  Incomplete  Failed  Not launched",
-        "Wine                  ERM        1234567        0           0       3             0",
-        "synthetic_waterbirds  SGD_HWS          0        0           0       0             7",
+        "dataset               algorithm     Done  Running  Queued  Incomplete  Failed  Not launched",
+        "Wine                  ERM        1234567        0       0           0       3             0",
+        "synthetic_waterbirds  SGD_HWS          0        0       0           0       0             7",
     ]
 
 

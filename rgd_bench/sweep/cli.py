@@ -20,10 +20,11 @@ from rgd_bench._cli import ArgumentParser, run_cli
 from rgd_bench._files import UnreadableFile, read_regular
 from rgd_bench.errors import UsageError
 from rgd_bench.sweep import help as sweep_help
-from rgd_bench.sweep.jobs import (DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, RUNNING, STATES, adopt_legacy_dirs,
-                                  failure_of, job_state)
+from rgd_bench.sweep.jobs import (DONE, FAILED, INCOMPLETE, NOT_LAUNCHED, QUEUED, RUNNING, STATES,
+                                  adopt_legacy_dirs, failure_of, job_states)
 from rgd_bench.sweep.keys import Option
-from rgd_bench.sweep.launchers import LAUNCHERS, launcher_options, make_launcher
+from rgd_bench.sweep.launchers import LAUNCHERS, launcher_class, launcher_options, make_launcher
+from rgd_bench.sweep.slurm_tickets import live_tickets
 from rgd_bench.sweep.plan import SPEC_FIELDS, SPEC_OPTIONS, SweepSpec, plan_jobs
 from rgd_bench.rundir import check_writable
 from rgd_bench.values import NON_NEGATIVE, Spec
@@ -226,9 +227,17 @@ def launch(jobs, states, settings) -> int:
 
     to_run = [j for j in jobs if states[j.job_id] in (NOT_LAUNCHED, INCOMPLETE, FAILED)]
     skipped = sum(states[j.job_id] == DONE for j in jobs)
-    busy = sum(states[j.job_id] == RUNNING for j in jobs)
+    # Jobs a launch before this one left on Slurm: the submitit launcher waits on them (never
+    # submitting one twice); the others leave them to Slurm.
+    on_slurm_ids = live_tickets([j for j in jobs if states[j.job_id] in (QUEUED, RUNNING)])
+    on_slurm = [j for j in jobs if j.job_id in on_slurm_ids]
+    waits = launcher_class(settings["launcher"]).WAITS_ON_SLURM_JOBS
+    busy = sum(states[j.job_id] == RUNNING and j.job_id not in on_slurm_ids for j in jobs)
     print(f"{len(jobs)} jobs: {skipped} done (skipped), {busy} running elsewhere (skipped), "
+          f"{len(on_slurm)} queued or running on Slurm ({'waited on' if waits else 'skipped'}), "
           f"{len(to_run)} to run with the {settings['launcher']} launcher.")
+    if waits:
+        to_run += on_slurm
     if not to_run:
         show_leaderboard(settings["output_dir"])
         return 0
@@ -258,7 +267,8 @@ def launch(jobs, states, settings) -> int:
 def delete_incomplete(jobs, states, settings) -> int:
     doomed = [j for j in jobs if states[j.job_id] in (INCOMPLETE, FAILED)]
     print(f"{len(doomed)} incomplete or failed run directories to delete "
-          f"({sum(states[j.job_id] == RUNNING for j in jobs)} running ones are kept).")
+          f"({sum(states[j.job_id] == RUNNING for j in jobs)} running and "
+          f"{sum(states[j.job_id] == QUEUED for j in jobs)} queued ones are kept).")
     if doomed and confirm(f"Delete {len(doomed)} run directories?", settings["skip_confirmation"]):
         for job in doomed:
             shutil.rmtree(job.existing_dir())
@@ -276,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         adopted = adopt_legacy_dirs(jobs)
         if adopted:
             print(f"Adopted {adopted} run directories that rgd_bench 0.1 named (renamed to their job ids).")
-    states = {job.job_id: job_state(job) for job in jobs}
+    states = job_states(jobs)
     if args.command == "list":
         for job in jobs:
             print(f"{states[job.job_id]:<13} {job.output_dir}  {job.describe()}")

@@ -11,11 +11,13 @@ from rgd_bench.engine.config import UNSET_MEANS
 
 COMMANDS = {
     "launch": "run every job that is not done (failed and interrupted ones again, resumed from their "
-              "checkpoints; jobs running elsewhere are left alone), then print the leaderboard",
-    "status": "count the jobs of each dataset x algorithm by state (done, running, incomplete, failed, "
-              "not launched) and show the last error line of each failed job",
+              "checkpoints; jobs running elsewhere are left alone, jobs an earlier launch left on Slurm are "
+              "waited on with the submitit launcher), then print the leaderboard",
+    "status": "count the jobs of each dataset x algorithm by state (done, running, queued on Slurm, "
+              "incomplete, failed, not launched) and show the last error line of each failed job",
     "list": "print every planned job: its state, its run directory and its arguments",
-    "delete_incomplete": "delete the run directories of incomplete and failed jobs (running ones are kept)",
+    "delete_incomplete": "delete the run directories of incomplete and failed jobs (running and queued ones are "
+                         "kept)",
 }
 
 

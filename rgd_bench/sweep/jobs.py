@@ -1,8 +1,9 @@
 """Job states, read from the run directories, and running one job.
 
-State lives on disk only: ``done`` (Done), a live lock (Running), ``failed.json``
+State lives on disk: ``done`` (Done), a live lock (Running), ``failed.json``
 (Failed, with the tail of the error), any other directory (Incomplete), no directory
-(Not launched).  A job runs through the training engine, which takes the run
+(Not launched).  A job whose ticket names a Slurm job still in the queue and not yet running
+is Queued (``job_states`` asks ``squeue`` once for the whole sweep; ``slurm_tickets``).  A job runs through the training engine, which takes the run
 directory's lock and resumes from its checkpoint, so a job never runs twice at once and
 a relaunch continues where a killed job stopped.
 """
@@ -20,9 +21,11 @@ from rgd_bench.engine.runlock import RUN_IN_USE_EXIT_CODE, is_held
 from rgd_bench.errors import UsageError
 from rgd_bench.rundir import FAILURE_NAME, atomic_file, is_done
 from rgd_bench.sweep.plan import Job
+from rgd_bench.sweep.slurm_tickets import live_tickets
 
-DONE, RUNNING, INCOMPLETE, FAILED, NOT_LAUNCHED = "Done", "Running", "Incomplete", "Failed", "Not launched"
-STATES = (DONE, RUNNING, INCOMPLETE, FAILED, NOT_LAUNCHED)
+DONE, RUNNING, QUEUED, INCOMPLETE, FAILED, NOT_LAUNCHED = (
+    "Done", "Running", "Queued", "Incomplete", "Failed", "Not launched")
+STATES = (DONE, RUNNING, QUEUED, INCOMPLETE, FAILED, NOT_LAUNCHED)
 ERROR_TAIL_LINES = 25
 
 
@@ -37,6 +40,14 @@ def job_state(job: Job) -> str:
     if os.path.isdir(run_dir):
         return INCOMPLETE
     return NOT_LAUNCHED
+
+
+def job_states(jobs: list[Job]) -> dict[str, str]:
+    """Each job's state by job id: ``job_state``, and Queued for a job that is neither done nor
+    running whose Slurm job is still in the queue (pending, or requeued after a preemption)."""
+    states = {job.job_id: job_state(job) for job in jobs}
+    on_slurm = live_tickets([job for job in jobs if states[job.job_id] not in (DONE, RUNNING)])
+    return {job_id: QUEUED if job_id in on_slurm else state for job_id, state in states.items()}
 
 
 def adopt_legacy_dirs(jobs: list[Job]) -> int:

@@ -26,6 +26,9 @@ class Launcher:
     # The launcher's settings, each a sweep key (--name and a sweep file's name): the launcher
     # gets them as keyword arguments and holds them as attributes (the default where unset).
     OPTIONS: tuple[Option, ...] = ()
+    # Whether ``run`` may be given jobs that an earlier launch left queued or running on Slurm
+    # (``slurm_tickets``), to wait on them rather than run them again.
+    WAITS_ON_SLURM_JOBS = False
 
     def __init__(self, **options: Any):
         declared = {option.name: option for option in self.OPTIONS}

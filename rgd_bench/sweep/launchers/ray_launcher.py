@@ -2,6 +2,10 @@
 
 Connects to ``ray.init(address=...)`` (an existing cluster, or a local one when no
 address is given).  Ray's usage reporting is switched off: a sweep sends nothing out.
+
+A job whose worker process dies (killed, out of memory, its node lost) is run again by Ray, up
+to ``WORKER_DEATH_RETRIES`` times, and resumes from the run's last checkpoint; a job that fails
+inside the engine is retried by the sweep's ``retries`` instead.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from rgd_bench.sweep.keys import Option
 from rgd_bench.sweep.launchers.base import CPUS_PER_JOB, GPUS_PER_JOB, Launcher
 from rgd_bench.sweep.plan import Job
 from rgd_bench.values import Spec
+
+WORKER_DEATH_RETRIES = 3
 
 
 def _ray():
@@ -49,7 +55,8 @@ class RayLauncher(Launcher):
         ray = _ray()
         if not ray.is_initialized():
             ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False, **self.init_kwargs)
-        task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job)(_run_task)
+        task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job,
+                          max_retries=WORKER_DEATH_RETRIES)(_run_task)
         pending = {task.remote(j.train_args, j.sweep_dir, retries): j for j in jobs}
         for job in jobs:
             on_start(job)
