@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -134,6 +135,7 @@ def test_a_sweep_is_one_array_running_at_most_array_parallelism_jobs(tmp_path):
     while thread.is_alive():
         queue = slurm_tickets.slurm_queue() or {}
         most_running = max(most_running, sum(state == "RUNNING" for state, _ in queue.values()))
+        time.sleep(0.1)
     ids = sorted(slurm_id(job) for job in jobs)
     array = ids[0].split("_")[0]
     assert ids == [f"{array}_{task}" for task in range(len(jobs))]  # one array, one task per job
