@@ -7,7 +7,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from typing import Callable
 
 
 def pids_file(root: str) -> str:
@@ -79,3 +81,17 @@ def kill_sessions(sessions: list[int], grace_s: float = 5.0) -> None:
         deadline = time.monotonic() + grace_s
         while any(session_members(s) for s in sessions) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def main(argv: list[str], start: Callable[[str], str], stop: Callable[[str], None], default_dir: str,
+         variable: str) -> int:
+    """``start|stop [DIR]``: start prints ``export <variable>=<what start returned>``."""
+    if len(argv) not in (1, 2) or argv[0] not in ("start", "stop"):
+        print(f"usage: python {sys.argv[0]} start|stop [DIR]", file=sys.stderr)
+        return 2
+    root = os.path.abspath(argv[1] if len(argv) == 2 else default_dir)
+    if argv[0] == "start":
+        print(f"export {variable}={start(root)}")
+    else:
+        stop(root)
+    return 0

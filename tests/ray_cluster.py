@@ -98,17 +98,5 @@ def stop(root: str | None = None) -> None:
     cluster_processes.forget(root)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) not in (1, 2) or argv[0] not in ("start", "stop"):
-        print(f"usage: python {sys.argv[0]} start|stop [DIR]", file=sys.stderr)
-        return 2
-    root = os.path.abspath(argv[1] if len(argv) == 2 else default_dir())
-    if argv[0] == "start":
-        print(f"export RAY_ADDRESS={start(root)}")
-    else:
-        stop(root)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(cluster_processes.main(sys.argv[1:], start, stop, default_dir(), "RAY_ADDRESS"))

@@ -95,7 +95,7 @@ class TestSubmititLocal(LauncherSuite):
         return SubmititLauncher(cluster="local", folder=str(tmp_path / "submitit logs"), time_min=10)
 
     @pytest.mark.slow
-    def test_timed_out_job_is_requeued_and_resumes_from_its_checkpoint(self, tmp_path):
+    def test_timed_out_job_is_requeued_and_resumes_from_its_checkpoint(self, tmp_path, uninterrupted):
         """Slurm's signal near the time limit (SIGUSR2, which submitit also uses for preemption):
         the task exits with the requeue code, submitit's local controller starts it again, and
         the engine resumes from the run's last checkpoint.  The signal is sent by the test once a
@@ -103,45 +103,27 @@ class TestSubmititLocal(LauncherSuite):
         the machine (the controller restarts a job at most 6 times, and a task must exit within
         ``signal_delay_s`` of the signal)."""
         import signal
-        import time
 
         import submitit
 
-        from rgd_bench.engine.runlock import LOCK_NAME, describe_holder
+        from interruptions import WAIT_S, assert_resumed_equal, long_job, stop_after_first_checkpoint
         from rgd_bench.sweep.launchers.submitit_launcher import make_task
 
-        def recorded_steps():
-            try:
-                with open(os.path.join(job.output_dir, "results.jsonl"), encoding="utf-8") as f:
-                    lines = f.read().split("\n")[:-1]  # the last one may be half written
-            except FileNotFoundError:
-                return []
-            return [json.loads(line)["step"] for line in lines]
-
-        job = plan_jobs(SweepSpec(datasets=["SpuriousTabular"], algorithms=["GroupDRO"], output_dir=str(tmp_path / "s"),
-                                  n_hparams=1, n_trials=1, single_test_envs=True, steps=6000,
-                                  checkpoint_freq=1000))[0]
+        job = long_job(tmp_path / "s")
         executor = submitit.LocalExecutor(str(tmp_path / "logs"))
         executor.update_parameters(timeout_min=10)  # never reached: the test sends the signal
         handle = executor.submit(make_task(), job.train_args, job.sweep_dir, 0)
         try:
-            wait_for(lambda: 1000 in recorded_steps(), "the record of step 1000", 300, 0.05)  # a checkpoint exists
-            pid = describe_holder(os.path.join(job.output_dir, LOCK_NAME))["pid"]  # the running task
-            os.kill(pid, signal.SIGSTOP)  # the signal is handled as soon as it runs again
+            pid = stop_after_first_checkpoint(job)  # the signal is handled as soon as it runs again
             try:
                 os.kill(pid, signal.SIGUSR2)
             finally:
                 os.kill(pid, signal.SIGCONT)
-            wait_for(handle.done, "the requeued job to finish", 300, 0.05)
+            wait_for(handle.done, "the requeued job to finish", WAIT_S, 0.05)
         finally:
             if not handle.done():
                 handle.cancel()
-        assert handle.result()[0] == Outcome.DONE
-        assert job_state(job) == DONE
-        log = open(os.path.join(job.output_dir, "out.txt")).read()
-        assert "Resuming from the checkpoint at step" in log
-        steps = [r["step"] for r in read_records(job.output_dir)]
-        assert steps == list(range(0, 6000, 1000)) + [5999]  # every record exactly once
+        assert_resumed_equal(job, Outcome(*handle.result()), uninterrupted)
 
 
 class TestRay(LauncherSuite):

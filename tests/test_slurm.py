@@ -143,28 +143,35 @@ def test_a_sweep_is_one_array_running_at_most_array_parallelism_jobs(tmp_path):
     assert all(outcome.status == Outcome.DONE for outcome in finished.values())
 
 
+def interrupted_on_slurm(tmp_path, interrupt) -> tuple[Job, Outcome]:
+    """Launch ``long_job`` on Slurm, stop it after its first checkpoint, ``interrupt(job, pid)``,
+    and wait for the launcher: the job and its outcome."""
+    job = long_job(tmp_path / "s")
+    thread, finished = in_background(slurm_launcher(tmp_path), [job])
+    interrupt(job, stop_after_first_checkpoint(job))
+    return job, finish(thread, finished, job)
+
+
 @pytest.mark.usefixtures("slurm")
 def test_a_job_preempted_with_usr2_resumes_from_its_checkpoint(tmp_path, uninterrupted):
     """Slurm's preemption signal: submitit checkpoints the task and requeues the job."""
-    job = long_job(tmp_path / "s")
-    thread, finished = in_background(slurm_launcher(tmp_path), [job])
-    pid = stop_after_first_checkpoint(job)
-    slurm_command("scancel", "--signal=USR2", slurm_id(job))
-    wait_for(lambda: signalled(pid, signal.SIGUSR2), "SIGUSR2 to reach the job", WAIT_S, 0.05)
-    os.kill(pid, signal.SIGCONT)
-    assert_resumed_equal(job, finish(thread, finished, job), uninterrupted)
+    def preempt(job, pid):
+        slurm_command("scancel", "--signal=USR2", slurm_id(job))
+        wait_for(lambda: signalled(pid, signal.SIGUSR2), "SIGUSR2 to reach the job", WAIT_S, 0.05)
+        os.kill(pid, signal.SIGCONT)
+
+    assert_resumed_equal(*interrupted_on_slurm(tmp_path, preempt), uninterrupted)
     assert "this job is preempted" in _submitit_log(tmp_path)
 
 
 @pytest.mark.usefixtures("slurm")
 def test_a_job_killed_by_scontrol_requeue_resumes_from_its_last_checkpoint(tmp_path, uninterrupted):
     """``scontrol requeue``: SIGTERM, SIGKILL after KillWait, and Slurm runs the job again."""
-    job = long_job(tmp_path / "s")
-    thread, finished = in_background(slurm_launcher(tmp_path), [job])
-    pid = stop_after_first_checkpoint(job)
-    slurm_command("scontrol", "requeue", slurm_id(job))
-    wait_for(lambda: not cluster_processes.alive(pid), "the stopped job to be killed", WAIT_S, 0.05)
-    assert_resumed_equal(job, finish(thread, finished, job), uninterrupted)
+    def requeue(job, pid):
+        slurm_command("scontrol", "requeue", slurm_id(job))
+        wait_for(lambda: not cluster_processes.alive(pid), "the stopped job to be killed", WAIT_S, 0.05)
+
+    assert_resumed_equal(*interrupted_on_slurm(tmp_path, requeue), uninterrupted)
 
 
 @pytest.mark.usefixtures("slurm")
@@ -173,15 +180,14 @@ def test_a_job_past_its_time_limit_is_requeued_and_finishes(tmp_path, uninterrup
     job starts with an hour and the test cuts its limit to one minute once a checkpoint exists
     (Slurm checks limits every 30 s, so the signal comes within 30 s); once requeued, the test
     gives it its hour back, so that the second run is not signalled in turn."""
-    job = long_job(tmp_path / "s")
-    thread, finished = in_background(slurm_launcher(tmp_path), [job])
-    pid = stop_after_first_checkpoint(job)
-    slurm_command("scontrol", "update", f"JobId={slurm_id(job)}", "TimeLimit=1")
-    wait_for(lambda: signalled(pid, signal.SIGUSR2), "Slurm's time-limit signal", WAIT_S, 0.1)
-    os.kill(pid, signal.SIGCONT)
-    wait_for(lambda: queue_state(job) == "PENDING", "the job to be requeued", WAIT_S, 0.05)
-    slurm_command("scontrol", "update", f"JobId={slurm_id(job)}", "TimeLimit=60")
-    assert_resumed_equal(job, finish(thread, finished, job), uninterrupted)
+    def time_out(job, pid):
+        slurm_command("scontrol", "update", f"JobId={slurm_id(job)}", "TimeLimit=1")
+        wait_for(lambda: signalled(pid, signal.SIGUSR2), "Slurm's time-limit signal", WAIT_S, 0.1)
+        os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: queue_state(job) == "PENDING", "the job to be requeued", WAIT_S, 0.05)
+        slurm_command("scontrol", "update", f"JobId={slurm_id(job)}", "TimeLimit=60")
+
+    assert_resumed_equal(*interrupted_on_slurm(tmp_path, time_out), uninterrupted)
 
 
 @pytest.mark.usefixtures("slurm")
