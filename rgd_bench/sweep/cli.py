@@ -233,8 +233,8 @@ def launch(jobs, states, settings) -> int:
     on_slurm = [j for j in jobs if j.job_id in on_slurm_ids]
     waits = launcher_class(settings["launcher"]).WAITS_ON_SLURM_JOBS
     busy = sum(states[j.job_id] == RUNNING and j.job_id not in on_slurm_ids for j in jobs)
-    print(f"{len(jobs)} jobs: {skipped} done (skipped), {busy} running elsewhere (skipped), "
-          f"{len(on_slurm)} queued or running on Slurm ({'waited on' if waits else 'skipped'}), "
+    slurm = f"{len(on_slurm)} queued or running on Slurm ({'waited on' if waits else 'skipped'}), " if on_slurm else ""
+    print(f"{len(jobs)} jobs: {skipped} done (skipped), {busy} running elsewhere (skipped), {slurm}"
           f"{len(to_run)} to run with the {settings['launcher']} launcher.")
     if waits:
         to_run += on_slurm

@@ -2,10 +2,11 @@
 
 State lives on disk: ``done`` (Done), a live lock (Running), ``failed.json``
 (Failed, with the tail of the error), any other directory (Incomplete), no directory
-(Not launched).  A job whose ticket names a Slurm job still in the queue and not yet running
-is Queued (``job_states`` asks ``squeue`` once for the whole sweep; ``slurm_tickets``).  A job runs through the training engine, which takes the run
-directory's lock and resumes from its checkpoint, so a job never runs twice at once and
-a relaunch continues where a killed job stopped.
+(Not launched).  A job whose ticket names a Slurm job still in the queue, and that does not
+run yet, is Queued (``job_states`` asks ``squeue`` once for the whole sweep; ``slurm_tickets``).
+A job runs through the training engine, which takes the run directory's lock and resumes
+from its checkpoint, so a job never runs twice at once and a relaunch continues where a
+killed job stopped.
 """
 from __future__ import annotations
 

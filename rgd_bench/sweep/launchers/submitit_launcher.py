@@ -24,6 +24,7 @@ import logging
 import os
 import time
 
+from rgd_bench.rundir import is_done
 from rgd_bench.sweep.jobs import Outcome, record_outcome, run_with_retries
 from rgd_bench.sweep.keys import Option
 from rgd_bench.sweep.launchers.base import CPUS_PER_JOB, GPUS_PER_JOB, Launcher
@@ -187,8 +188,6 @@ def _slurm_outcome(job: Job, handle, watch: _SlurmWatch) -> Outcome | None:
         return _result(job, handle)
     if watch.missing_for(handle) < LOST_AFTER_S:
         return None
-    from rgd_bench.rundir import is_done
-
     if is_done(job.output_dir):
         return Outcome(Outcome.DONE, "done (Slurm's job left no result file)")
     return _failed_outside(job, f"the Slurm job {handle.job_id} left the queue without a result: cancelled, or "
