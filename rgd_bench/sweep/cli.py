@@ -227,12 +227,13 @@ def launch(jobs, states, settings) -> int:
 
     to_run = [j for j in jobs if states[j.job_id] in (NOT_LAUNCHED, INCOMPLETE, FAILED)]
     skipped = sum(states[j.job_id] == DONE for j in jobs)
-    # Jobs a launch before this one left on Slurm: the submitit launcher waits on them (never
-    # submitting one twice); the others leave them to Slurm.
-    on_slurm_ids = live_tickets([j for j in jobs if states[j.job_id] in (QUEUED, RUNNING)])
-    on_slurm = [j for j in jobs if j.job_id in on_slurm_ids]
+    # Jobs a launch before this one left on Slurm (Queued ones, and Running ones with a live
+    # ticket): the submitit launcher waits on them (never submitting one twice); the others
+    # leave them to Slurm.
+    running_on_slurm = live_tickets([j for j in jobs if states[j.job_id] == RUNNING])
+    on_slurm = [j for j in jobs if states[j.job_id] == QUEUED or j.job_id in running_on_slurm]
     waits = launcher_class(settings["launcher"]).WAITS_ON_SLURM_JOBS
-    busy = sum(states[j.job_id] == RUNNING and j.job_id not in on_slurm_ids for j in jobs)
+    busy = sum(states[j.job_id] == RUNNING and j.job_id not in running_on_slurm for j in jobs)
     slurm = f"{len(on_slurm)} queued or running on Slurm ({'waited on' if waits else 'skipped'}), " if on_slurm else ""
     print(f"{len(jobs)} jobs: {skipped} done (skipped), {busy} running elsewhere (skipped), {slurm}"
           f"{len(to_run)} to run with the {settings['launcher']} launcher.")
